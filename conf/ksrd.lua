@@ -1,0 +1,78 @@
+-- ksrd default configuration.
+--
+-- This file is Lua, run once at start-up in a sandbox: it may compute values
+-- with string, table and math, but it cannot read files, run programs or load
+-- modules. Every global it assigns is a setting and is checked: an unknown
+-- name or a value of the wrong type stops start-up with the file, the key and
+-- what was expected. Use `local` for helper variables, or they would be taken
+-- for (unknown) settings. `ksrd -c` checks a configuration without starting.
+--
+-- Relative paths are relative to the directory of this file, not to the
+-- current directory, so `ksrd -f /etc/ksrd/ksrd.lua` works from anywhere.
+
+-- Where to receive SIP. "proto:address:port [advertise host:port]".
+-- UDP and TCP on the same port, because RFC 3261 requires both and a request
+-- too large for UDP is sent over TCP. 0.0.0.0 (or "*") is every IPv4 address;
+-- IPv6 addresses go in brackets: "udp:[::]:5060".
+listen = {
+	"udp:0.0.0.0:5060",
+	"tcp:0.0.0.0:5060",
+}
+
+-- Worker processes. The default, one per online CPU, keeps every core busy
+-- without context switches; set it only to leave cores to something else.
+-- workers = 4
+
+-- The route script: the Lua that decides what happens to each message.
+script = "../lua/routes/default/route.lua"
+
+-- "info" says what the server does (start, stop, listening sockets) without a
+-- line per message; use "dbg" to follow messages. stderr suits a terminal, a
+-- container or systemd (which collects it); "syslog" for a classic daemon.
+log = {
+	level = "info",
+	target = "stderr",
+	-- prefix = "ksrd",          -- the program name in each line / syslog ident
+}
+
+-- Other host names that mean "this server" in a Request-URI, besides the
+-- listen addresses (a DNS name that points here, the public address behind NAT).
+-- aliases = { "sip.example.com", "203.0.113.10" }
+
+-- Stateless replies (sl): the Server header of replies ksrd makes itself.
+-- false leaves it out, e.g. not to tell scanners the version.
+-- sl = {
+-- 	server_header = "ksrd",     -- default "ksrd <version>"
+-- }
+
+-- TCP connections.
+-- tcp = {
+-- 	idle_timeout = 600,         -- s: close a connection that carried nothing this long
+-- 	max_connections = 4096,     -- refuse more, so a flood cannot exhaust descriptors
+-- 	max_message_size = 65536,   -- octets: the largest message accepted
+-- 	connect_timeout = 5000,     -- ms: give up connecting to a next hop after this
+-- 	keepalive_pong = true,      -- answer RFC 5626 CRLFCRLF pings with CRLF
+-- }
+
+-- UDP sockets.
+-- udp = {
+-- 	max_message_size = 65535,   -- octets: the largest datagram accepted
+-- 	recv_batch = 32,            -- datagrams read per recvmmsg() call (1..1024)
+-- }
+
+-- The route script's Lua states (one per worker).
+-- lua = {
+-- 	time_budget_ms = 1000,      -- a callback running longer is stopped with an error
+-- 	mem_budget_mb = 256,        -- memory limit of each worker's Lua state
+-- }
+
+-- Control: `ksrctl` talks to the unix socket; http is off unless set.
+-- rpc = {
+-- 	socket = "/tmp/ksrd.sock",  -- relative paths are relative to this file
+-- 	http = "127.0.0.1:8080",    -- numeric address only: never expose it publicly
+-- }
+
+-- Stateless forwarding.
+-- fwd = {
+-- 	reply_unmatched = true,     -- forward replies that match no transaction statelessly
+-- }
