@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) 2026 the ksrd authors
+#include "msg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void mbuf_init(msg_buf_t *b, arena_t *a, size_t cap)
+{
+	b->a = a;
+	b->len = 0;
+	b->cap = cap ? cap : 1024;
+	b->p = arena_alloc(a, b->cap);
+	b->failed = b->p == NULL;
+}
+
+void mbuf_add(msg_buf_t *b, const char *s, size_t n)
+{
+	if (b->failed || n == 0)
+		return;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap * 2;
+		while (cap < b->len + n)
+			cap *= 2;
+		char *p = arena_alloc(b->a, cap);
+		if (!p) {
+			b->failed = true;
+			return;
+		}
+		memcpy(p, b->p, b->len);
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+void mbuf_lit(msg_buf_t *b, const char *s)
+{
+	mbuf_add(b, s, strlen(s));
+}
+
+void mbuf_u64(msg_buf_t *b, unsigned long long v)
+{
+	char tmp[24];
+	int n = snprintf(tmp, sizeof(tmp), "%llu", v);
+	mbuf_add(b, tmp, (size_t)n);
+}
+
+int msg_init(msg_t *m, arena_t *a, const net_rcv_t *rcv, const char *buf, size_t len)
+{
+	static _Thread_local uint64_t next_id;
+	memset(m, 0, sizeof(*m));
+	m->arena = a;
+	m->rcv = *rcv;
+	m->id = ++next_id;
+	m->received_at = (uint64_t)time(NULL);
+	int rc = sip_parse_msg(&m->sip, buf, len, a,
+			       rcv->proto == SIP_PROTO_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM);
+	if (m->sip.type == SIP_REQUEST)
+		m->ruri = m->sip.ruri_str;
+	return rc;
+}
+
+sip_uri_t *msg_ruri(msg_t *m)
+{
+	if (m->ruri_parsed)
+		return m->ruri_parsed;
+	if (!m->ruri_changed) {
+		m->ruri_parsed = sip_msg_ruri(&m->sip);
+		return m->ruri_parsed;
+	}
+	sip_uri_t *u = arena_zalloc(m->arena, sizeof(*u));
+	if (!u || sip_uri_parse(m->arena, m->ruri, u, &m->sip.err) != SIP_OK)
+		return NULL;
+	m->ruri_parsed = u;
+	return u;
+}
+
+int msg_set_ruri(msg_t *m, str_t uri)
+{
+	sip_uri_t *u = arena_zalloc(m->arena, sizeof(*u));
+	str_t copy = arena_strdup(m->arena, str_trim(uri));
+	if (!u || !copy.s)
+		return -ENOMEM;
+	if (sip_uri_parse(m->arena, copy, u, NULL) != SIP_OK)
+		return -EINVAL;
+	m->ruri = copy;
+	m->ruri_parsed = u;
+	m->ruri_changed = true;
+	return 0;
+}
+
+int msg_set_du(msg_t *m, str_t uri)
+{
+	uri = str_trim(uri);
+	if (!uri.s || uri.len == 0) {
+		m->du = STR_NULL;
+		return 0;
+	}
+	sip_uri_t u;
+	str_t copy = arena_strdup(m->arena, uri);
+	if (!copy.s)
+		return -ENOMEM;
+	if (sip_uri_parse(m->arena, copy, &u, NULL) != SIP_OK)
+		return -EINVAL;
+	m->du = copy;
+	return 0;
+}
+
+static msg_hdr_edit_t *edit_of(msg_t *m, unsigned idx)
+{
+	if (idx >= m->sip.nhdrs)
+		return NULL;
+	if (!m->edits) {
+		m->edits = arena_zalloc(m->arena, sizeof(*m->edits) * m->sip.nhdrs);
+		if (!m->edits)
+			return NULL;
+	}
+	return &m->edits[idx];
+}
+
+static msg_text_t *text_new(msg_t *m, str_t text)
+{
+	msg_text_t *t = arena_alloc(m->arena, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->text = arena_strdup(m->arena, text);
+	t->next = NULL;
+	return t->text.s ? t : NULL;
+}
+
+static int list_append(msg_t *m, msg_text_t **list, str_t text)
+{
+	msg_text_t *t = text_new(m, text);
+	if (!t)
+		return -ENOMEM;
+	while (*list)
+		list = &(*list)->next;
+	*list = t;
+	return 0;
+}
+
+int msg_hdr_remove(msg_t *m, unsigned idx)
+{
+	msg_hdr_edit_t *e = edit_of(m, idx);
+	if (!e)
+		return -EINVAL;
+	e->removed = true;
+	return 0;
+}
+
+bool msg_hdr_is_removed(const msg_t *m, unsigned idx)
+{
+	return m->edits && idx < m->sip.nhdrs && (m->edits[idx].removed || m->edits[idx].replace);
+}
+
+int msg_hdr_replace(msg_t *m, unsigned idx, str_t text)
+{
+	msg_hdr_edit_t *e = edit_of(m, idx);
+	if (!e)
+		return -EINVAL;
+	e->replace = text_new(m, text);
+	return e->replace ? 0 : -ENOMEM;
+}
+
+int msg_hdr_insert_before(msg_t *m, unsigned idx, str_t text)
+{
+	msg_hdr_edit_t *e = edit_of(m, idx);
+	return e ? list_append(m, &e->before, text) : -EINVAL;
+}
+
+int msg_hdr_append_after(msg_t *m, unsigned idx, str_t text)
+{
+	msg_hdr_edit_t *e = edit_of(m, idx);
+	return e ? list_append(m, &e->after, text) : -EINVAL;
+}
+
+int msg_hdr_insert_top(msg_t *m, str_t text)
+{
+	msg_text_t *t = text_new(m, text);
+	if (!t)
+		return -ENOMEM;
+	t->next = m->top;
+	m->top = t;
+	return 0;
+}
+
+int msg_hdr_append_bottom(msg_t *m, str_t text)
+{
+	return list_append(m, &m->bottom, text);
+}
+
+int msg_reply_hdr_add(msg_t *m, str_t text)
+{
+	return list_append(m, &m->reply_hdrs, text);
+}
+
+int msg_hdr_remove_name(msg_t *m, str_t name)
+{
+	sip_hdr_type_t t = sip_hdr_type(name);
+	int n = 0;
+	for (unsigned i = 0; i < m->sip.nhdrs; i++) {
+		const sip_hdr_t *h = &m->sip.hdrs[i];
+		bool match = t != HDR_OTHER ? h->type == t : (h->type == HDR_OTHER && str_caseeq(h->name, name));
+		if (match && !msg_hdr_is_removed(m, i) && msg_hdr_remove(m, i) == 0)
+			n++;
+	}
+	return n;
+}
+
+static void add_list(msg_buf_t *b, const msg_text_t *t)
+{
+	for (; t; t = t->next)
+		mbuf_str(b, t->text);
+}
+
+/* Headers with edits applied, then Content-Length if needed, blank line, body. */
+static void add_headers_and_body(msg_t *m, msg_buf_t *b, bool stream)
+{
+	bool have_cl = false;
+	add_list(b, m->top);
+	for (unsigned i = 0; i < m->sip.nhdrs; i++) {
+		const sip_hdr_t *h = &m->sip.hdrs[i];
+		const msg_hdr_edit_t *e = m->edits ? &m->edits[i] : NULL;
+		if (e)
+			add_list(b, e->before);
+		if (e && e->replace)
+			add_list(b, e->replace);
+		else if (!e || !e->removed) {
+			mbuf_str(b, h->raw);
+			if (h->type == HDR_CONTENT_LENGTH)
+				have_cl = true;
+		}
+		if (e)
+			add_list(b, e->after);
+	}
+	add_list(b, m->bottom);
+	if (!have_cl && (stream || m->sip.body.len)) {
+		mbuf_lit(b, "Content-Length: ");
+		mbuf_u64(b, m->sip.body.len);
+		mbuf_lit(b, "\r\n");
+	}
+	mbuf_lit(b, "\r\n");
+	mbuf_str(b, m->sip.body);
+}
+
+str_t msg_build_request(msg_t *m, str_t via, bool stream)
+{
+	msg_buf_t b;
+	mbuf_init(&b, m->arena, m->sip.len + 512);
+	mbuf_str(&b, m->sip.method);
+	mbuf_lit(&b, " ");
+	mbuf_str(&b, m->ruri);
+	mbuf_lit(&b, " SIP/2.0\r\n");
+	mbuf_str(&b, via);
+	add_headers_and_body(m, &b, stream);
+	return mbuf_done(&b);
+}
+
+str_t msg_build_fwd_reply(msg_t *m, bool stream)
+{
+	msg_buf_t b;
+	mbuf_init(&b, m->arena, m->sip.len + 256);
+	mbuf_str(&b, m->sip.first_line);
+	mbuf_lit(&b, "\r\n");
+	add_headers_and_body(m, &b, stream);
+	return mbuf_done(&b);
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) 2026 the ksrd authors
+#pragma once
+/*
+ * The message being handled: the parsed SIP message, how it arrived, and what
+ * routing has decided so far (new R-URI, destination URI, flags, header edits).
+ *
+ * The received buffer is never modified. Edits are recorded here and applied
+ * once, when an outgoing buffer is built (msg_build_request / msg_build_reply).
+ * Everything hanging off a msg_t lives in its arena and is gone when the worker
+ * resets the arena for the next message.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../lib/arena.h"
+#include "../net/net.h"
+#include "../parser/sip_parser.h"
+
+typedef struct msg_text {
+	str_t text; /* complete header line(s), each ending in CRLF */
+	struct msg_text *next;
+} msg_text_t;
+
+typedef struct {
+	bool removed;
+	msg_text_t *before, *after;
+	msg_text_t *replace; /* text that takes the header's place (implies removed) */
+} msg_hdr_edit_t;
+
+typedef struct msg {
+	sip_msg_t sip;
+	net_rcv_t rcv;
+	arena_t *arena;
+	uint64_t id;            /* $mi: unique per worker and message */
+	uint64_t received_at;   /* unix seconds ($Ts) */
+
+	/* routing state (requests) */
+	str_t ruri;             /* current R-URI: the received one until changed */
+	sip_uri_t *ruri_parsed; /* parsed current R-URI, lazily (msg_ruri) */
+	bool ruri_changed;
+	str_t du;               /* $du, STR_NULL when unset */
+	const net_listen_t *send_sock; /* $fs, NULL = automatic */
+	uint32_t flags;         /* message flags 0..31 */
+	uint32_t bflags;        /* branch flags of branch 0 */
+	bool force_rport;
+	bool reply_close;       /* close the connection after the reply */
+	bool forward_close;
+	bool reply_no_connect;
+	bool forward_no_connect;
+	bool drop;              /* set_drop(): drop a reply/branch, don't forward */
+	int replied;            /* status code of the last local reply sent, 0 = none */
+
+	/* header edits */
+	msg_hdr_edit_t *edits;  /* nhdrs entries, allocated on first edit */
+	msg_text_t *top, *bottom; /* before the first / after the last header */
+	msg_text_t *reply_hdrs;   /* headers for the next local reply (append_to_reply) */
+} msg_t;
+
+/* Parses buf and prepares m. Returns the sip_parse_msg() result. */
+int msg_init(msg_t *m, arena_t *a, const net_rcv_t *rcv, const char *buf, size_t len);
+
+/* Current R-URI, parsed; NULL if it does not parse (then m->sip.err says why). */
+sip_uri_t *msg_ruri(msg_t *m);
+int msg_set_ruri(msg_t *m, str_t uri);   /* copies; 0 or -EINVAL if not a URI */
+int msg_set_du(msg_t *m, str_t uri);     /* copies; STR_NULL/empty resets */
+
+/* Header edits. idx is an index into m->sip.hdrs. Text is copied. */
+int msg_hdr_remove(msg_t *m, unsigned idx);
+bool msg_hdr_is_removed(const msg_t *m, unsigned idx);
+int msg_hdr_replace(msg_t *m, unsigned idx, str_t text);
+int msg_hdr_insert_before(msg_t *m, unsigned idx, str_t text);
+int msg_hdr_append_after(msg_t *m, unsigned idx, str_t text);
+int msg_hdr_insert_top(msg_t *m, str_t text);
+int msg_hdr_append_bottom(msg_t *m, str_t text);
+int msg_reply_hdr_add(msg_t *m, str_t text);
+/* Removes every header with that name (any spelling); returns how many. */
+int msg_hdr_remove_name(msg_t *m, str_t name);
+
+/*
+ * Builds the outgoing request: request line with the current R-URI, `via` (a
+ * full header line with CRLF, or STR_NULL) on top, the received headers with
+ * the edits applied, Content-Length added when `stream` and absent, the body.
+ */
+str_t msg_build_request(msg_t *m, str_t via, bool stream);
+/* Builds a forwarded reply: the received reply with edits (no new first line). */
+str_t msg_build_fwd_reply(msg_t *m, bool stream);
+
+/* Appends to a growing arena buffer. */
+typedef struct {
+	arena_t *a;
+	char *p;
+	size_t len, cap;
+	bool failed;
+} msg_buf_t;
+
+void mbuf_init(msg_buf_t *b, arena_t *a, size_t cap);
+void mbuf_add(msg_buf_t *b, const char *s, size_t n);
+static inline void mbuf_str(msg_buf_t *b, str_t s)
+{
+	mbuf_add(b, s.s, s.len);
+}
+void mbuf_lit(msg_buf_t *b, const char *s);
+void mbuf_u64(msg_buf_t *b, unsigned long long v);
+static inline str_t mbuf_done(msg_buf_t *b)
+{
+	return b->failed ? STR_NULL : str_from(b->p, b->len);
+}
