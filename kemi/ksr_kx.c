@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) 2026 the ksrd authors
+/* KSR.kx */
+#include "ksr.h"
