@@ -159,6 +159,8 @@ static char *current_script(void)
 /* Brings the worker's state to the current generation. */
 static void engine_sync(ksr_engine_t *e)
 {
+	if (e->depth)
+		return; /* never swap the state under a running callback */
 	unsigned gen = atomic_load_explicit(&script_gen, memory_order_acquire);
 	if (e->L && e->gen == gen)
 		return;
@@ -216,9 +218,12 @@ static void hook_fini(void *p)
  * Runs global function `name` with the message as context. Returns 1 when the
  * function ran (or ended with KSR.x.exit), 0 when not defined, -1 on error.
  */
-static int run_callback(ksr_engine_t *e, const char *name, msg_t *m, unsigned route)
+static int run_callback(ksr_engine_t *e, const char *name, msg_t *m, unsigned route, const char *arg)
 {
 	lua_State *L = e->L;
+	/* Callbacks nest (the onsend route runs inside KSR.forward): only the outermost
+	 * one owns the time budget and the watchdog's landing point. */
+	bool outer = e->depth == 0;
 	int base = lua_gettop(L);
 	lua_pushcfunction(L, traceback_handler);
 	lua_getglobal(L, name);
@@ -226,37 +231,50 @@ static int run_callback(ksr_engine_t *e, const char *name, msg_t *m, unsigned ro
 		lua_settop(L, base);
 		return 0;
 	}
+	ksr_ctx_t saved = e->ctx;
 	e->ctx.msg = m;
 	e->ctx.route = route;
 	e->ctx.exit = false;
-	ksr_budget_start(e);
-	if (sigsetjmp(e->jmp, 1)) {
-		/* the watchdog's signal: L is unusable from here on */
+	if (outer) {
+		ksr_budget_start(e);
+		if (sigsetjmp(e->jmp, 1)) {
+			/* the watchdog's signal: L is unusable from here on */
+			e->jmp_armed = 0;
+			e->depth = 0;
+			ksr_budget_stop(e);
+			ksr_budget_abandon_state(e);
+			engine_sync(e);
+			str_t cid = m ? sip_msg_callid(&m->sip) : STR_NULL;
+			LOG_MSG_ERR(LUA, &cid, "%s stopped: time budget exceeded in compiled code", name);
+			stat_inc(st_script_errors);
+			e->ctx = saved;
+			return -1;
+		}
+		e->jmp_armed = 1;
+	}
+	int nargs = 0;
+	if (arg) {
+		lua_pushstring(L, arg);
+		nargs = 1;
+	}
+	e->depth++;
+	int rc = lua_pcall(L, nargs, 0, base + 1);
+	e->depth--;
+	bool over_budget = outer && atomic_load(&e->abort);
+	if (outer) {
 		e->jmp_armed = 0;
 		ksr_budget_stop(e);
-		ksr_budget_abandon_state(e);
-		engine_sync(e);
-		str_t cid = m ? sip_msg_callid(&m->sip) : STR_NULL;
-		LOG_MSG_ERR(LUA, &cid, "%s stopped: time budget exceeded in compiled code", name);
-		stat_inc(st_script_errors);
-		e->ctx.msg = NULL;
-		e->ctx.route = RT_NONE;
-		return -1;
 	}
-	e->jmp_armed = 1;
-	int rc = lua_pcall(L, 0, 0, base + 1);
-	e->jmp_armed = 0;
-	ksr_budget_stop(e);
 	int ret = 1;
 	if (rc != 0 && lua_touserdata(L, -1) != &ksr_exit_sentinel) {
 		str_t cid = m ? sip_msg_callid(&m->sip) : STR_NULL;
 		const char *msg = lua_tostring(L, -1);
-		LOG_MSG_ERR(LUA, &cid, "error in %s: %s", name, msg ? msg : "?");
+		LOG_MSG_ERR(LUA, &cid, "error in %s: %s%s", name,
+			    over_budget ? "time budget exceeded, stopped at: " : "", msg ? msg : "?");
 		stat_inc(st_script_errors);
 		ret = -1;
 	}
-	e->ctx.msg = NULL;
-	e->ctx.route = RT_NONE;
+	e->ctx = saved;
 	lua_settop(L, base);
 	return ret;
 }
@@ -265,7 +283,7 @@ static void hook_request(void *p, msg_t *m)
 {
 	ksr_engine_t *e = p;
 	engine_sync(e);
-	int rc = run_callback(e, "ksr_request_route", m, RT_REQUEST);
+	int rc = run_callback(e, "ksr_request_route", m, RT_REQUEST, NULL);
 	if (rc < 0 && !m->replied && m->sip.method_id != METH_ACK)
 		sl_send_reply(m, 500, STR_LIT("Server Internal Error"));
 }
@@ -274,7 +292,38 @@ static void hook_reply(void *p, msg_t *m)
 {
 	ksr_engine_t *e = p;
 	engine_sync(e);
-	run_callback(e, "ksr_reply_route", m, RT_REPLY);
+	run_callback(e, "ksr_reply_route", m, RT_REPLY, NULL);
+}
+
+static bool hook_onsend(void *p, msg_t *m, const net_dest_t *dst, str_t out)
+{
+	ksr_engine_t *e = p;
+	const net_dest_t *saved_snd = e->ctx.snd;
+	str_t saved_buf = e->ctx.snd_buf;
+	bool saved_drop = m->drop;
+	m->drop = false;
+	e->ctx.snd = dst;
+	e->ctx.snd_buf = out;
+	run_callback(e, "ksr_onsend_route", m, RT_ONSEND, NULL);
+	bool send = !m->drop;
+	m->drop = saved_drop;
+	e->ctx.snd = saved_snd;
+	e->ctx.snd_buf = saved_buf;
+	return send;
+}
+
+static int hook_named_route(void *p, const char *fn, msg_t *m, unsigned route)
+{
+	ksr_engine_t *e = p;
+	engine_sync(e);
+	return run_callback(e, fn, m, route, NULL);
+}
+
+static int hook_event(void *p, const char *fn, const char *evname, msg_t *m)
+{
+	ksr_engine_t *e = p;
+	engine_sync(e);
+	return run_callback(e, fn, m, RT_EVENT, evname);
 }
 
 static const worker_hooks_t hooks = {
@@ -282,6 +331,9 @@ static const worker_hooks_t hooks = {
 	.fini = hook_fini,
 	.request = hook_request,
 	.reply = hook_reply,
+	.onsend = hook_onsend,
+	.named_route = hook_named_route,
+	.event = hook_event,
 };
 
 const worker_hooks_t *ksr_engine_hooks(void)

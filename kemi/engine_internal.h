@@ -29,6 +29,7 @@ struct ksr_engine {
 	_Atomic int abort;        /* watchdog: over budget, fail allocations, stop at the next hook */
 	volatile sig_atomic_t in_c; /* inside a C function called from Lua: not safe to jump out */
 	volatile sig_atomic_t jmp_armed;
+	int depth;                /* nesting of callbacks (onsend inside request ...) */
 	sigjmp_buf jmp;           /* where the watchdog's signal lands when Lua cannot be stopped */
 	pthread_t thread;
 

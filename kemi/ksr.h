@@ -61,6 +61,8 @@ typedef struct ksr_ctx {
 	ksr_engine_t *engine;
 	bool exit;             /* KSR.x.exit()/drop(): raise the exit sentinel after the call */
 	const struct ksr_fn_def *fn; /* function being called, for messages */
+	const net_dest_t *snd; /* onsend route: where the request goes */
+	str_t snd_buf;         /* onsend route: what is sent */
 } ksr_ctx_t;
 
 typedef int ksr_impl_t(ksr_ctx_t *ctx, const ksr_arg_t *argv, ksr_xval_t *ret);

@@ -10,7 +10,13 @@
 #include "../lib/log.h"
 #include "../lib/stats.h"
 
+static bool (*onsend_hook)(msg_t *m, const net_dest_t *d, str_t out);
 static stat_counter_t *st_fwd_req, *st_fwd_rpl, *st_fwd_err, *st_rpl_dropped;
+
+void fwd_set_onsend(bool (*fn)(msg_t *m, const net_dest_t *d, str_t out))
+{
+	onsend_hook = fn;
+}
 
 void fwd_init(void)
 {
@@ -135,6 +141,10 @@ int fwd_request(msg_t *m, str_t uri)
 	str_t out = msg_build_request(m, via, d.proto != SIP_PROTO_UDP);
 	if (!out.s)
 		return -1;
+	if (onsend_hook && !onsend_hook(m, &d, out)) {
+		LOG_MSG_DBG(FWD, &cid, "dropped in onsend route");
+		return -1;
+	}
 	rc = net_send(&d, out.s, out.len);
 	if (rc < 0) {
 		LOG_MSG_WARN(FWD, &cid, "sending to %.*s failed: %s", STR_FMT(uri), strerror(-rc));

@@ -11,6 +11,8 @@
 #include "../msg/msg.h"
 
 void fwd_init(void);
+/* Called with every request about to be forwarded; returning false drops it. */
+void fwd_set_onsend(bool (*fn)(msg_t *m, const net_dest_t *d, str_t out));
 
 /* Forwards request m to uri (STR_NULL: $du, else the R-URI). 1 on success, negative on error. */
 int fwd_request(msg_t *m, str_t uri);

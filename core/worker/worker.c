@@ -38,6 +38,21 @@ int worker_self(void)
 	return self ? (int)self->id : -1;
 }
 
+void *worker_engine(void)
+{
+	return self ? self->engine : NULL;
+}
+
+const worker_hooks_t *worker_hooks(void)
+{
+	return &hooks;
+}
+
+static bool onsend(msg_t *m, const net_dest_t *d, str_t out)
+{
+	return !hooks.onsend || !self || hooks.onsend(self->engine, m, d, out);
+}
+
 unsigned workers_count(void)
 {
 	return nworkers;
@@ -132,6 +147,7 @@ int workers_start(const ksr_cfg_t *cfg, const worker_hooks_t *h)
 {
 	sigset_t all, old;
 	hooks = *h;
+	fwd_set_onsend(onsend);
 	nworkers = cfg->workers ? cfg->workers : 1;
 	workers = calloc(nworkers, sizeof(*workers));
 	if (!workers)

@@ -20,6 +20,13 @@ typedef struct {
 	void (*request)(void *engine, msg_t *m);
 	/* Sets m->drop to stop the reply being forwarded. */
 	void (*reply)(void *engine, msg_t *m);
+	/* A request is about to leave (stateless or stateful); false = do not send it. */
+	bool (*onsend)(void *engine, msg_t *m, const net_dest_t *dst, str_t out);
+	/* Runs script function `fn` in a route of type `route` (failure, branch ...) with m,
+	 * resolved by name at call time so a reload takes effect. <0 error, 0 no such function. */
+	int (*named_route)(void *engine, const char *fn, msg_t *m, unsigned route);
+	/* Module event ("dialog:end" ...) delivered to script function `fn`. */
+	int (*event)(void *engine, const char *fn, const char *evname, msg_t *m);
 } worker_hooks_t;
 
 int workers_start(const ksr_cfg_t *cfg, const worker_hooks_t *hooks);
@@ -28,3 +35,7 @@ void workers_stop(void);
 unsigned workers_count(void);
 /* Id of the calling worker thread, or -1 outside workers. */
 int worker_self(void);
+/* The calling worker's engine (what hooks.init returned), NULL outside workers. */
+void *worker_engine(void);
+/* Hooks in force, for subsystems that call back into the script (tm, dialog ...). */
+const worker_hooks_t *worker_hooks(void);
