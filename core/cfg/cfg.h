@@ -31,7 +31,7 @@ typedef struct {
 	                                 "*" is stored as "0.0.0.0" */
 	uint16_t port;
 	char adv_host[256];           /* "advertise HOST:PORT": empty when not set; a name or
-	                                 a numeric address, IPv6 without brackets like host */
+	                                 a numeric address, IPv6 in brackets (header-ready) */
 	uint16_t adv_port;            /* 0 when not set; the listen port when HOST has none */
 	char spec[320];               /* the listen string as written, for logs and RPC */
 } cfg_listen_t;

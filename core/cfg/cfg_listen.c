@@ -283,7 +283,11 @@ static const char *parse_advertise(str_t s, cfg_listen_t *out)
 	why = cfg_split_hostport(s, CFG_HP_NAME, &hp);
 	if (why)
 		return why;
-	strcpy(out->adv_host, hp.host); /* both are 256 bytes */
+	/* It goes into Via and Contact as is, where an IPv6 address needs brackets. */
+	if (hp.family == AF_INET6)
+		snprintf(out->adv_host, sizeof out->adv_host, "[%.*s]", INET6_ADDRSTRLEN, hp.host);
+	else
+		strcpy(out->adv_host, hp.host); /* both are 256 bytes */
 	out->adv_port = hp.port ? hp.port : out->port;
 	return NULL;
 }

@@ -769,7 +769,7 @@ START_TEST(test_listen_advertise)
 	ck_assert_uint_eq(l.adv_port, 5070);
 
 	ck_assert_int_eq(cfg_parse_listen("udp:[::]:5060 advertise [2001:db8::1]:5062", &l, err, sizeof err), 0);
-	ck_assert_str_eq(l.adv_host, "2001:db8::1");
+	ck_assert_str_eq(l.adv_host, "[2001:db8::1]");
 	ck_assert_uint_eq(l.adv_port, 5062);
 }
 END_TEST
