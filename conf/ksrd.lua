@@ -57,7 +57,7 @@ log = {
 -- UDP sockets.
 -- udp = {
 -- 	max_message_size = 65535,   -- octets: the largest datagram accepted
--- 	recv_batch = 32,            -- datagrams read per recvmmsg() call (1..1024)
+-- 	recv_batch = 32,            -- datagrams read per recvmmsg() call (1..64)
 -- }
 
 -- The route script's Lua states (one per worker).

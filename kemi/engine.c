@@ -121,6 +121,7 @@ static lua_State *state_load(ksr_engine_t *e, const char *path, char *errbuf, si
 	luaL_openlibs(L);
 	set_package_path(L, path);
 	ksr_api_register(L, e);
+	ksr_ffi_register(L, e); /* on failure the C-API closures stay: slower, same behaviour */
 	lua_pushcfunction(L, traceback_handler);
 	int rc = luaL_loadfile(L, path);
 	if (rc == 0) {

@@ -40,6 +40,8 @@ extern const char ksr_exit_sentinel;
 
 /* ksr_api.c */
 void ksr_api_register(lua_State *L, ksr_engine_t *e);
+/* ksr_ffi.c: rebinds BIND_FFI functions through LuaJIT FFI. 0 or -1. */
+int ksr_ffi_register(lua_State *L, ksr_engine_t *e);
 
 /* engine registry (budget.c) for RPC and the watchdog */
 void ksr_engine_register(ksr_engine_t *e);

@@ -140,12 +140,14 @@ static const cfg_key_t cfg_schema[] = {
 	INT("tcp.max_message_size", tcp.max_message_size, 1024, 16 << 20, 65536),
 	INT("tcp.connect_timeout", tcp.connect_timeout, 1, NOMAX, 5000),
 	BOOL("tcp.keepalive_pong", tcp.keepalive_pong, 1),
+	/* a peer that starts a message and stalls holds a buffer: give up after this */
+	INT("tcp.read_timeout", tcp.read_timeout, 1, NOMAX, 20),
 
 	SECTION("udp"),
 	/* 65535 is what a UDP length field can say. */
 	INT("udp.max_message_size", udp.max_message_size, 1024, 65535, 65535),
-	/* recvmmsg() takes at most UIO_MAXIOV (1024) messages. */
-	INT("udp.recv_batch", udp.recv_batch, 1, 1024, 32),
+	/* per-worker receive buffers are preallocated for at most 64 datagrams */
+	INT("udp.recv_batch", udp.recv_batch, 1, 64, 32),
 
 	SECTION("lua"),
 	INT("lua.time_budget_ms", lua.time_budget_ms, 1, NOMAX, 1000),

@@ -534,7 +534,7 @@ START_TEST(test_out_of_range)
 	expect_error("workers = 0", "workers", "expected integer 1..256, got number 0");
 	expect_error("workers = 257", "workers", "expected integer 1..256, got number 257");
 	expect_error("workers = -1", "workers", "expected integer 1..256, got number -1");
-	expect_error("udp = { recv_batch = 5000 }", "udp.recv_batch", "expected integer 1..1024, got number 5000");
+	expect_error("udp = { recv_batch = 5000 }", "udp.recv_batch", "expected integer 1..64, got number 5000");
 	expect_error("tcp = { idle_timeout = 0 }", "tcp.idle_timeout", "expected integer >= 1, got number 0");
 	expect_error("tcp = { idle_timeout = 5e9 }", "tcp.idle_timeout",
 		     "expected integer 1..4294967295, got number 5000000000");
