@@ -483,7 +483,8 @@ class Uas:
     for UDP.
     """
 
-    def __init__(self, transport="udp", host=LOCAL4, status=200, reason="OK"):
+    def __init__(self, transport="udp", host=LOCAL4, status=200, reason="OK", content_length=True):
+        self.content_length = content_length  # False: replies without Content-Length
         self.transport = transport.lower()
         self.host = host
         self.status, self.reason = status, reason
@@ -574,7 +575,15 @@ class Uas:
     # -- sending
     def reply(self, rec, status, reason="OK", **kw):
         """Answers the recorded request along its Via path."""
-        self.send_along_via(make_response(rec.msg, status, reason, **kw), rec)
+        resp = make_response(rec.msg, status, reason, **kw)
+        if not self.content_length:
+            resp.remove("Content-Length")
+        self.send_along_via(resp, rec)
+
+    def drain(self):
+        for q in (self.requests, self.replies):
+            while not q.empty():
+                q.get_nowait()
 
     def send_along_via(self, msg, rec):
         data = bytes(msg)
