@@ -149,6 +149,7 @@ int msg_hdr_remove(msg_t *m, unsigned idx)
 	if (!e)
 		return -EINVAL;
 	e->removed = true;
+	e->replace = NULL; /* removing a replaced header removes its replacement too */
 	return 0;
 }
 
@@ -211,46 +212,111 @@ int msg_hdr_remove_name(msg_t *m, str_t name)
 	return n;
 }
 
+str_t msg_body(const msg_t *m)
+{
+	return m->body_set ? m->new_body : m->sip.body;
+}
+
+/* Copies s into the arena; an empty s gives an empty, non-NULL slice. */
+static int copy_to(msg_t *m, str_t s, str_t *out)
+{
+	str_t c = arena_strdup(m->arena, s);
+	if (!c.s)
+		return -ENOMEM;
+	*out = c;
+	return 0;
+}
+
+int msg_set_body(msg_t *m, str_t body, str_t ctype)
+{
+	str_t nb, nc = m->new_ctype;
+	if (copy_to(m, body, &nb) < 0 || (ctype.len && copy_to(m, ctype, &nc) < 0))
+		return -ENOMEM;
+	m->new_body = nb;
+	m->new_ctype = nc;
+	m->body_set = true;
+	return 0;
+}
+
+int msg_set_reply_body(msg_t *m, str_t body, str_t ctype)
+{
+	str_t nb, nc;
+	if (copy_to(m, body, &nb) < 0 || copy_to(m, ctype, &nc) < 0)
+		return -ENOMEM;
+	m->reply_body = nb;
+	m->reply_ctype = nc;
+	return 0;
+}
+
+int msg_set_first_line(msg_t *m, str_t line)
+{
+	return copy_to(m, line, &m->new_first_line);
+}
+
 static void add_list(msg_buf_t *b, const msg_text_t *t)
 {
 	for (; t; t = t->next)
 		mbuf_str(b, t->text);
 }
 
+static void add_content_length(msg_buf_t *b, size_t len)
+{
+	mbuf_lit(b, "Content-Length: ");
+	mbuf_u64(b, len);
+	mbuf_lit(b, "\r\n");
+}
+
+/*
+ * One received header with its edits. A replaced body rewrites Content-Length;
+ * a replaced Content-Type drops the received ones (the new one goes last).
+ */
+static void add_header(msg_t *m, msg_buf_t *b, const sip_hdr_t *h, const msg_hdr_edit_t *e, bool *have_cl)
+{
+	bool removed = e && e->removed && !e->replace;
+	if (h->type == HDR_CONTENT_TYPE && m->new_ctype.len)
+		return;
+	if (h->type == HDR_CONTENT_LENGTH && m->body_set && !removed) {
+		add_content_length(b, m->new_body.len);
+		*have_cl = true;
+	} else if (e && e->replace) {
+		add_list(b, e->replace);
+	} else if (!removed) {
+		mbuf_str(b, h->raw);
+		if (h->type == HDR_CONTENT_LENGTH)
+			*have_cl = true;
+	}
+}
+
 /* Headers with edits applied, then Content-Length if needed, blank line, body. */
 static void add_headers_and_body(msg_t *m, msg_buf_t *b, bool stream)
 {
 	bool have_cl = false;
+	str_t body = msg_body(m);
 	add_list(b, m->top);
 	for (unsigned i = 0; i < m->sip.nhdrs; i++) {
-		const sip_hdr_t *h = &m->sip.hdrs[i];
 		const msg_hdr_edit_t *e = m->edits ? &m->edits[i] : NULL;
 		if (e)
 			add_list(b, e->before);
-		if (e && e->replace)
-			add_list(b, e->replace);
-		else if (!e || !e->removed) {
-			mbuf_str(b, h->raw);
-			if (h->type == HDR_CONTENT_LENGTH)
-				have_cl = true;
-		}
+		add_header(m, b, &m->sip.hdrs[i], e, &have_cl);
 		if (e)
 			add_list(b, e->after);
 	}
 	add_list(b, m->bottom);
-	if (!have_cl && (stream || m->sip.body.len)) {
-		mbuf_lit(b, "Content-Length: ");
-		mbuf_u64(b, m->sip.body.len);
+	if (m->new_ctype.len) {
+		mbuf_lit(b, "Content-Type: ");
+		mbuf_str(b, m->new_ctype);
 		mbuf_lit(b, "\r\n");
 	}
+	if (!have_cl && (stream || body.len))
+		add_content_length(b, body.len);
 	mbuf_lit(b, "\r\n");
-	mbuf_str(b, m->sip.body);
+	mbuf_str(b, body);
 }
 
 str_t msg_build_request(msg_t *m, str_t via, bool stream)
 {
 	msg_buf_t b;
-	mbuf_init(&b, m->arena, m->sip.len + 512);
+	mbuf_init(&b, m->arena, m->sip.len + m->new_body.len + 512);
 	mbuf_str(&b, m->sip.method);
 	mbuf_lit(&b, " ");
 	mbuf_str(&b, m->ruri);
@@ -264,7 +330,7 @@ str_t msg_build_fwd_reply(msg_t *m, bool stream)
 {
 	msg_buf_t b;
 	mbuf_init(&b, m->arena, m->sip.len + 256);
-	mbuf_str(&b, m->sip.first_line);
+	mbuf_str(&b, m->new_first_line.s ? m->new_first_line : m->sip.first_line);
 	mbuf_lit(&b, "\r\n");
 	add_headers_and_body(m, &b, stream);
 	return mbuf_done(&b);

@@ -55,6 +55,16 @@ typedef struct msg {
 	msg_hdr_edit_t *edits;  /* nhdrs entries, allocated on first edit */
 	msg_text_t *top, *bottom; /* before the first / after the last header */
 	msg_text_t *reply_hdrs;   /* headers for the next local reply (append_to_reply) */
+
+	/* Replacements set by textops/textopsx, applied when a buffer is built
+	 * (msg_set_body, msg_set_reply_body, msg_set_first_line); all in the arena. */
+	bool body_set;          /* new_body leaves instead of sip.body; Content-Length follows it */
+	str_t new_body;
+	str_t new_ctype;        /* non-empty: every Content-Type is replaced by one with this value */
+	str_t new_first_line;   /* forwarded reply: start line (no CRLF); STR_NULL = the received one */
+	str_t reply_body;       /* body of the next local reply (sl), with its Content-Type */
+	str_t reply_ctype;
+	uint64_t xflags;        /* extended message flags 0..63 (KSR.corex.setxflag) */
 } msg_t;
 
 /* Parses buf and prepares m. Returns the sip_parse_msg() result. */
@@ -76,6 +86,20 @@ int msg_hdr_append_bottom(msg_t *m, str_t text);
 int msg_reply_hdr_add(msg_t *m, str_t text);
 /* Removes every header with that name (any spelling); returns how many. */
 int msg_hdr_remove_name(msg_t *m, str_t name);
+
+/* The body as it will leave: the replacement when one is set, else the received one. */
+str_t msg_body(const msg_t *m);
+/*
+ * Replaces the body (copied; empty = no body). Content-Length is rewritten to
+ * the new length when the message is built (added when absent). A non-empty
+ * ctype also replaces every Content-Type header by one with that value, placed
+ * after the last header; STR_NULL keeps them.
+ */
+int msg_set_body(msg_t *m, str_t body, str_t ctype);
+/* Body and Content-Type of the next local reply (sl_build_reply without a body); copied. */
+int msg_set_reply_body(msg_t *m, str_t body, str_t ctype);
+/* Start line of the forwarded reply (msg_build_fwd_reply), without CRLF; copied. */
+int msg_set_first_line(msg_t *m, str_t line);
 
 /*
  * Builds the outgoing request: request line with the current R-URI, `via` (a

@@ -194,6 +194,13 @@ str_t sl_build_reply(msg_t *m, int code, str_t reason, str_t extra_hdrs, str_t b
 		mbuf_str(&b, t->text);
 	mbuf_str(&b, extra_hdrs);
 	mbuf_add(&b, server_hdr, server_hdr_len);
+	if (!body.len && m->reply_body.len) {
+		/* set by the script for the next local reply (KSR.textops.set_reply_body) */
+		mbuf_lit(&b, "Content-Type: ");
+		mbuf_str(&b, m->reply_ctype);
+		mbuf_lit(&b, "\r\n");
+		body = m->reply_body;
+	}
 	mbuf_lit(&b, "Content-Length: ");
 	mbuf_u64(&b, body.len);
 	mbuf_lit(&b, "\r\n\r\n");
