@@ -13,12 +13,11 @@ Environment:
   KSRD          the binary (default: ./build/ksrd under the repository root)
   KSR_TESTDATA  the shared test data (default: ../shared/testdata from the repository root)
 """
-import errno
 import itertools
 import os
 import queue
+import random
 import re
-import select
 import shlex
 import signal
 import socket
@@ -66,19 +65,32 @@ def hostport(host, port):
 
 
 def free_port(host=LOCAL4):
-    """A port number free for both UDP and TCP on host."""
+    """
+    A port number free for both UDP and TCP on host. Taken at random below the
+    kernel's ephemeral range, so that no client socket (ours or another test
+    run's) is handed it before ksrd binds it: ksrd uses SO_REUSEPORT, and would
+    share a port with another process of the same user without complaint.
+    """
     fam = family_of(host)
-    for _ in range(100):
-        with socket.socket(fam, socket.SOCK_STREAM) as t:
-            t.bind((host, 0))
-            port = t.getsockname()[1]
-            with socket.socket(fam, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind((host, port))
-                except OSError:
-                    continue
+    lo, _ = ephemeral_range()
+    for _ in range(200):
+        port = random.randrange(max(1024, lo - 12000), lo)
+        try:
+            with socket.socket(fam, socket.SOCK_STREAM) as t, socket.socket(fam, socket.SOCK_DGRAM) as u:
+                t.bind((host, port))
+                u.bind((host, port))
+        except OSError:
+            continue
         return port
     raise RuntimeError("no free port")
+
+
+def ephemeral_range():
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 # ---------------------------------------------------------------- SIP messages
