@@ -14,6 +14,7 @@ Environment:
   KSR_TESTDATA  the shared test data (default: ../shared/testdata from the repository root)
 """
 import itertools
+import json
 import os
 import queue
 import random
@@ -656,6 +657,10 @@ def lua_config(settings):
     return "".join(f"{k} = {lua_value(v)}\n" for k, v in settings.items())
 
 
+class RpcError(Exception):
+    pass
+
+
 class Server:
     """
     A ksrd process: temp config with UDP+TCP listeners on free loopback ports
@@ -771,6 +776,39 @@ class Server:
         finally:
             self._log.close()
             self.proc = None
+
+    @property
+    def rpc_socket(self):
+        return self.dir / "ksrd.sock"
+
+    def rpc(self, method, *params, timeout=TIMEOUT):
+        """
+        Calls a JSON-RPC method on the control socket; returns the result.
+        Raises RpcError for an error answer, OSError when the socket is not there.
+        """
+        req = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": next(_seq)}
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(self.rpc_socket))
+            s.sendall(json.dumps(req).encode())
+            buf = b""
+            while True:
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    raise RpcError(f"connection closed after {buf[:200]!r}")
+                buf += chunk
+                try:
+                    answer, _ = json.JSONDecoder().raw_decode(buf.decode())
+                    break
+                except ValueError:
+                    continue
+        if "error" in answer:
+            raise RpcError(answer["error"])
+        return answer.get("result")
+
+    def stats(self):
+        """Every statistic as {"group.name": value} (stats.fetch)."""
+        return self.rpc("stats.fetch", "all")
 
     def log(self):
         try:

@@ -249,6 +249,39 @@ class TcpLimitsTest(unittest.TestCase):
             still_serving(self, srv)
 
 
+class StatsTest(unittest.TestCase):
+    """What the bad-input tests do is counted (read over the control socket)."""
+
+    def test_counters(self):
+        with Server() as srv:
+            try:
+                before = srv.stats()
+            except OSError as e:
+                self.skipTest(f"no control socket yet ({e})")
+            with UdpPeer() as p:
+                p.send(b"garbage\r\n\r\n", srv.udp)
+                p.send(bytes(make_request("OPTIONS", srv.uri(), p.via())).replace(b"SIP/2.0\r\n", b"\r\n", 1),
+                       srv.udp)
+                self.assertIsNotNone(p.recv_msg())
+            with TcpPeer(srv.tcp) as p:
+                p.send(b"\r\n\r\n")
+                self.assertEqual(p.recv_bytes(2), b"\r\n")
+                p.send(make_request("OPTIONS", srv.uri(), p.via(), content_length=False))
+                self.assertTrue(p.closed_by_peer())
+            deadline = time.monotonic() + 2
+            want = {"core.bad_msgs_dropped": 1, "core.bad_requests_answered": 2,
+                    "net.tcp_keepalives": 1, "net.tcp_framing_errors": 1}
+            while True:
+                after = srv.stats()
+                grown = {k: after.get(k, 0) - before.get(k, 0) for k in want}
+                if all(grown[k] >= n for k, n in want.items()) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            for k, n in want.items():
+                self.assertIn(k, after)
+                self.assertGreaterEqual(grown[k], n, k)
+
+
 # ---------------------------------------------------------------- torture messages
 
 def torture_rows():
