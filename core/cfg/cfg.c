@@ -160,6 +160,20 @@ static const cfg_key_t cfg_schema[] = {
 	CUSTOM("rpc.http", rpc.http, parse_rpc_http, "string \"ADDRESS:PORT\" with a numeric address",
 	       .owned = true),
 
+	SECTION("tm"),
+	INT("tm.fr_timer", tm.fr_timer, 10, NOMAX, 30000),
+	INT("tm.fr_inv_timer", tm.fr_inv_timer, 10, NOMAX, 120000),
+	INT("tm.max_inv_lifetime", tm.max_inv_lifetime, 10, NOMAX, 180000),
+	INT("tm.max_noninv_lifetime", tm.max_noninv_lifetime, 10, NOMAX, 32000),
+	INT("tm.wt_timer", tm.wt_timer, 10, NOMAX, 5000),
+	INT("tm.retr_timer1", tm.retr_timer1, 10, NOMAX, 500),
+	INT("tm.retr_timer2", tm.retr_timer2, 10, NOMAX, 4000),
+	BOOL("tm.restart_fr_on_each_reply", tm.restart_fr_on_each_reply, 1),
+	BOOL("tm.auto_inv_100", tm.auto_inv_100, 1),
+	STRING("tm.auto_inv_100_reason", tm.auto_inv_100_reason, "Trying"),
+	BOOL("tm.noisy_ctimer", tm.noisy_ctimer, 1),
+	/* RFC 3261 §9.2 (481) by default, unlike Kamailio's stateful forward */
+	INT("tm.unmatched_cancel", tm.unmatched_cancel, 0, 2, 0),
 	SECTION("fwd"),
 	BOOL("fwd.reply_unmatched", fwd.reply_unmatched, 1),
 };

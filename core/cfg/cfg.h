@@ -80,6 +80,21 @@ typedef struct {
 		char *http;                /* "127.0.0.1:PORT" or NULL */
 	} rpc;
 
+	/* Transactions; names and defaults follow Kamailio's tm module (times in ms). */
+	struct {
+		unsigned fr_timer;            /* final reply wait (Timer B/F); default 30000 */
+		unsigned fr_inv_timer;        /* INVITE final reply after a provisional (Timer C); 120000 */
+		unsigned max_inv_lifetime;    /* 180000 */
+		unsigned max_noninv_lifetime; /* 32000 */
+		unsigned wt_timer;            /* kept after completion to absorb retransmissions; 5000 */
+		unsigned retr_timer1;         /* T1; 500 */
+		unsigned retr_timer2;         /* T2; 4000 */
+		bool restart_fr_on_each_reply; /* default true */
+		bool auto_inv_100;            /* default true */
+		char *auto_inv_100_reason;    /* default "Trying" */
+		bool noisy_ctimer;            /* cancel and 408 after fr_inv_timer even if ringing; true */
+		unsigned unmatched_cancel;    /* 0: reply 481 (default); 1: forward statelessly; 2: drop */
+	} tm;
 	struct {
 		bool reply_unmatched;      /* forward replies matching no transaction statelessly;
 		                              default true */
