@@ -202,3 +202,13 @@ void workers_stop(void)
 	workers = NULL;
 	nworkers = 0;
 }
+
+int worker_tid(unsigned idx)
+{
+	clockid_t cid;
+	if (idx >= nworkers || pthread_getcpuclockid(workers[idx].thread, &cid) != 0)
+		return -1;
+	/* glibc < 2.42 has no pthread_gettid_np, but a thread's CPU clock id carries its
+	 * id by kernel ABI: clockid = (~tid << 3) | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED */
+	return (int)~(cid >> 3);
+}

@@ -39,3 +39,5 @@ int worker_self(void);
 void *worker_engine(void);
 /* Hooks in force, for subsystems that call back into the script (tm, dialog ...). */
 const worker_hooks_t *worker_hooks(void);
+/* Linux thread id (as top -H, gdb and /proc/PID/task show it) of worker idx, or -1. */
+int worker_tid(unsigned idx);
