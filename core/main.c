@@ -22,6 +22,7 @@
 #include "lib/log.h"
 #include "net/net.h"
 #include "sl/sl.h"
+#include "tm/tm.h"
 #include "worker/worker.h"
 
 static void usage(FILE *out)
@@ -119,6 +120,13 @@ int main(int argc, char **argv)
 	}
 	sl_init(cfg.sl.server_header);
 	fwd_init();
+	if (tm_init(&cfg) < 0) {
+		fprintf(stderr, "ksrd: cannot start the transaction timer\n");
+		net_shutdown();
+		ksr_engine_shutdown();
+		cfg_free(&cfg);
+		return 1;
+	}
 
 	struct ev_loop *loop = ev_default_loop(0);
 	ev_signal sig_term, sig_int, sig_hup;
@@ -145,6 +153,7 @@ int main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	workers_stop();
+	tm_shutdown();
 	net_shutdown();
 	ksr_engine_shutdown();
 	ev_loop_destroy(loop);

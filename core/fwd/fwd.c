@@ -16,6 +16,9 @@ static stat_counter_t *st_fwd_req, *st_fwd_rpl, *st_fwd_err, *st_rpl_dropped;
 void fwd_set_onsend(bool (*fn)(msg_t *m, const net_dest_t *d, str_t out))
 {
 	onsend_hook = fn;
+bool fwd_onsend(msg_t *m, const net_dest_t *d, str_t out)
+{
+	return !onsend_hook || onsend_hook(m, d, out);
 }
 
 void fwd_init(void)
@@ -106,7 +109,7 @@ str_t fwd_via_line(msg_t *m, const net_listen_t *l, sip_proto_t proto, str_t bra
 }
 
 /* Max-Forwards per RFC 3261 §16.6 step 3. -1 if the request must not leave. */
-static int update_max_forwards(msg_t *m)
+int fwd_max_forwards(msg_t *m)
 {
 	int mf = sip_msg_max_forwards(&m->sip);
 	if (mf == -1)
@@ -132,7 +135,7 @@ int fwd_request(msg_t *m, str_t uri)
 		stat_inc(st_fwd_err);
 		return -1;
 	}
-	if (update_max_forwards(m) < 0) {
+	if (fwd_max_forwards(m) < 0) {
 		LOG_MSG_INFO(FWD, &cid, "not forwarding: Max-Forwards exhausted or malformed");
 		stat_inc(st_fwd_err);
 		return -1;
@@ -141,7 +144,7 @@ int fwd_request(msg_t *m, str_t uri)
 	str_t out = msg_build_request(m, via, d.proto != SIP_PROTO_UDP);
 	if (!out.s)
 		return -1;
-	if (onsend_hook && !onsend_hook(m, &d, out)) {
+	if (!fwd_onsend(m, &d, out)) {
 		LOG_MSG_DBG(FWD, &cid, "dropped in onsend route");
 		return -1;
 	}
@@ -156,7 +159,7 @@ int fwd_request(msg_t *m, str_t uri)
 }
 
 /* Removes our via-parm: the whole line when alone on it, else just the element. */
-static int remove_top_via(msg_t *m, sip_via_t *v1)
+int fwd_remove_top_via(msg_t *m, sip_via_t *v1)
 {
 	sip_hdr_t *h = v1->hdr;
 	const char *rest = v1->raw.s + v1->raw.len;
@@ -199,7 +202,7 @@ int fwd_reply(msg_t *m)
 	int rc = net_resolve(host, (uint16_t)port, &d.addr);
 	if (rc == 0) {
 		d.from = net_listen_pick(d.proto, d.addr.sa.sa_family);
-		rc = remove_top_via(m, v1);
+		rc = fwd_remove_top_via(m, v1);
 	}
 	str_t out = rc == 0 ? msg_build_fwd_reply(m, d.proto != SIP_PROTO_UDP) : STR_NULL;
 	if (out.s)

@@ -25,3 +25,9 @@ int fwd_uri_dest(msg_t *m, str_t uri, net_dest_t *d);
 str_t fwd_via_line(msg_t *m, const net_listen_t *via_sock, sip_proto_t proto, str_t branch);
 /* The §16.11 branch for m ("z9hG4bK" + stable hash). */
 str_t fwd_branch(msg_t *m);
+/* Max-Forwards per RFC 3261 §16.6 step 3 as an edit on m; -1 if m must not leave. */
+int fwd_max_forwards(msg_t *m);
+/* Removes our via-parm from reply m (the whole line when alone on it). */
+int fwd_remove_top_via(msg_t *m, sip_via_t *v1);
+/* Runs the onsend hook: false when the script dropped the request. */
+bool fwd_onsend(msg_t *m, const net_dest_t *d, str_t out);

@@ -132,13 +132,13 @@ static msg_text_t *text_new(msg_t *m, str_t text)
 	return t->text.s ? t : NULL;
 }
 
+/* Newest first; msg_text_write() writes them out oldest first. */
 static int list_append(msg_t *m, msg_text_t **list, str_t text)
 {
 	msg_text_t *t = text_new(m, text);
 	if (!t)
 		return -ENOMEM;
-	while (*list)
-		list = &(*list)->next;
+	t->next = *list;
 	*list = t;
 	return 0;
 }
@@ -253,7 +253,23 @@ int msg_set_first_line(msg_t *m, str_t line)
 	return copy_to(m, line, &m->new_first_line);
 }
 
-static void add_list(msg_buf_t *b, const msg_text_t *t)
+/* Writes a newest-first list in the order the texts were added. */
+void msg_text_write(msg_buf_t *b, const msg_text_t *t)
+{
+	const msg_text_t *stack[32];
+	unsigned n = 0;
+	if (!t)
+		return;
+	for (const msg_text_t *p = t; p && n < 32; p = p->next)
+		stack[n++] = p;
+	if (n == 32 && stack[31]->next)
+		msg_text_write(b, stack[31]->next); /* very long lists: older part first */
+	while (n)
+		mbuf_str(b, stack[--n]->text);
+}
+
+/* The top list is already in output order: each insert goes above the others. */
+static void add_list_fwd(msg_buf_t *b, const msg_text_t *t)
 {
 	for (; t; t = t->next)
 		mbuf_str(b, t->text);
@@ -279,7 +295,7 @@ static void add_header(msg_t *m, msg_buf_t *b, const sip_hdr_t *h, const msg_hdr
 		add_content_length(b, m->new_body.len);
 		*have_cl = true;
 	} else if (e && e->replace) {
-		add_list(b, e->replace);
+		msg_text_write(b, e->replace);
 	} else if (!removed) {
 		mbuf_str(b, h->raw);
 		if (h->type == HDR_CONTENT_LENGTH)
@@ -292,16 +308,16 @@ static void add_headers_and_body(msg_t *m, msg_buf_t *b, bool stream)
 {
 	bool have_cl = false;
 	str_t body = msg_body(m);
-	add_list(b, m->top);
+	add_list_fwd(b, m->top);
 	for (unsigned i = 0; i < m->sip.nhdrs; i++) {
 		const msg_hdr_edit_t *e = m->edits ? &m->edits[i] : NULL;
 		if (e)
-			add_list(b, e->before);
+			msg_text_write(b, e->before);
 		add_header(m, b, &m->sip.hdrs[i], e, &have_cl);
 		if (e)
-			add_list(b, e->after);
+			msg_text_write(b, e->after);
 	}
-	add_list(b, m->bottom);
+	msg_text_write(b, m->bottom);
 	if (m->new_ctype.len) {
 		mbuf_lit(b, "Content-Type: ");
 		mbuf_str(b, m->new_ctype);
@@ -334,4 +350,65 @@ str_t msg_build_fwd_reply(msg_t *m, bool stream)
 	mbuf_lit(&b, "\r\n");
 	add_headers_and_body(m, &b, stream);
 	return mbuf_done(&b);
+}
+
+int msg_snapshot(msg_t *m, msg_snapshot_t *s)
+{
+	s->edits = NULL;
+	if (m->edits) {
+		s->edits = arena_alloc(m->arena, sizeof(*m->edits) * m->sip.nhdrs);
+		if (!s->edits)
+			return -ENOMEM;
+		memcpy(s->edits, m->edits, sizeof(*m->edits) * m->sip.nhdrs);
+	}
+	s->top = m->top;
+	s->bottom = m->bottom;
+	s->ruri = m->ruri;
+	s->du = m->du;
+	s->ruri_parsed = m->ruri_parsed;
+	s->ruri_changed = m->ruri_changed;
+	s->bflags = m->bflags;
+	s->send_sock = m->send_sock;
+	return 0;
+}
+
+void msg_restore(msg_t *m, const msg_snapshot_t *s)
+{
+	if (s->edits)
+		memcpy(m->edits, s->edits, sizeof(*m->edits) * m->sip.nhdrs);
+	else if (m->edits)
+		memset(m->edits, 0, sizeof(*m->edits) * m->sip.nhdrs);
+	m->top = s->top;
+	m->bottom = s->bottom;
+	m->ruri = s->ruri;
+	m->du = s->du;
+	m->ruri_parsed = s->ruri_parsed;
+	m->ruri_changed = s->ruri_changed;
+	m->bflags = s->bflags;
+	m->send_sock = s->send_sock;
+}
+
+msg_branch_t *msg_append_branch(msg_t *m, str_t uri, str_t du, int q)
+{
+	msg_branch_t *b = arena_zalloc(m->arena, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->uri = arena_strdup(m->arena, uri);
+	b->du = du.len ? arena_strdup(m->arena, du) : STR_NULL;
+	b->q = q;
+	if (!b->uri.s)
+		return NULL;
+	if (m->branches_tail)
+		m->branches_tail->next = b;
+	else
+		m->branches = b;
+	m->branches_tail = b;
+	m->nbranches++;
+	return b;
+}
+
+void msg_clear_branches(msg_t *m)
+{
+	m->branches = m->branches_tail = NULL;
+	m->nbranches = 0;
 }

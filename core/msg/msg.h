@@ -17,10 +17,25 @@
 #include "../net/net.h"
 #include "../parser/sip_parser.h"
 
+/* Lists of added text keep the newest first and are never modified once linked,
+ * so a snapshot of an edit state is a copy of a few pointers (branch routes). */
 typedef struct msg_text {
 	str_t text; /* complete header line(s), each ending in CRLF */
 	struct msg_text *next;
 } msg_text_t;
+
+/* An extra branch of the destination set (append_branch, lookup). */
+typedef struct msg_branch {
+	str_t uri;
+	str_t du;
+	str_t path;            /* Path of the contact, becomes Route headers */
+	str_t ruid;
+	str_t instance;
+	const net_listen_t *sock;
+	uint32_t bflags;
+	int q;                 /* 0..1000, -1 = not given */
+	struct msg_branch *next;
+} msg_branch_t;
 
 typedef struct {
 	bool removed;
@@ -65,7 +80,34 @@ typedef struct msg {
 	str_t reply_body;       /* body of the next local reply (sl), with its Content-Type */
 	str_t reply_ctype;
 	uint64_t xflags;        /* extended message flags 0..63 (KSR.corex.setxflag) */
+
+	/* destination set beyond the R-URI branch, in the order added */
+	msg_branch_t *branches, *branches_tail;
+	unsigned nbranches;
+	str_t path;             /* Path (Route set) for the R-URI branch, set by lookup */
+
+	void *tm;               /* the transaction this message belongs to (core/tm), or NULL */
+	bool tm_absorbed;       /* tm answered or absorbed it (retransmission, ACK) */
+	void *tm_precheck;      /* t_precheck_trans entry to release when done */
 } msg_t;
+
+/* Edit state, to undo what a branch route changed before the next branch. */
+typedef struct {
+	msg_hdr_edit_t *edits;
+	msg_text_t *top, *bottom;
+	str_t ruri, du;
+	sip_uri_t *ruri_parsed;
+	bool ruri_changed;
+	uint32_t bflags;
+	const net_listen_t *send_sock;
+} msg_snapshot_t;
+
+int msg_snapshot(msg_t *m, msg_snapshot_t *s);
+void msg_restore(msg_t *m, const msg_snapshot_t *s);
+
+/* Adds a branch to the destination set (strings are copied). */
+msg_branch_t *msg_append_branch(msg_t *m, str_t uri, str_t du, int q);
+void msg_clear_branches(msg_t *m);
 
 /* Parses buf and prepares m. Returns the sip_parse_msg() result. */
 int msg_init(msg_t *m, arena_t *a, const net_rcv_t *rcv, const char *buf, size_t len);
@@ -126,6 +168,8 @@ static inline void mbuf_str(msg_buf_t *b, str_t s)
 }
 void mbuf_lit(msg_buf_t *b, const char *s);
 void mbuf_u64(msg_buf_t *b, unsigned long long v);
+/* Writes a list of added texts (kept newest first) in the order they were added. */
+void msg_text_write(msg_buf_t *b, const msg_text_t *t);
 static inline str_t mbuf_done(msg_buf_t *b)
 {
 	return b->failed ? STR_NULL : str_from(b->p, b->len);

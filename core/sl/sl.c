@@ -190,8 +190,7 @@ str_t sl_build_reply(msg_t *m, int code, str_t reason, str_t extra_hdrs, str_t b
 		mbuf_str(&b, m->sip.first[HDR_CALLID]->raw);
 	if (m->sip.first[HDR_CSEQ])
 		mbuf_str(&b, m->sip.first[HDR_CSEQ]->raw);
-	for (const msg_text_t *t = m->reply_hdrs; t; t = t->next)
-		mbuf_str(&b, t->text);
+	msg_text_write(&b, m->reply_hdrs);
 	mbuf_str(&b, extra_hdrs);
 	mbuf_add(&b, server_hdr, server_hdr_len);
 	if (!body.len && m->reply_body.len) {

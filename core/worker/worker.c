@@ -13,11 +13,21 @@
 #include "../lib/stats.h"
 #include "../sl/sl.h"
 
+typedef struct job {
+	void (*fn)(void *arg);
+	void *arg;
+	struct job *next;
+} job_t;
+
 typedef struct {
 	unsigned id;
 	pthread_t thread;
 	struct ev_loop *loop;
 	ev_async stop;
+	ev_async jobs_wake;
+	pthread_mutex_t jobs_lock;
+	job_t *jobs, *jobs_tail;
+	bool accepting; /* under jobs_lock */
 	net_worker_t *net;
 	void *engine;
 	arena_t arena;
@@ -31,11 +41,32 @@ static worker_t *workers;
 static unsigned nworkers;
 static worker_hooks_t hooks;
 static _Thread_local worker_t *self;
+static int (*reply_filter)(msg_t *m);
+static void (*done_handler)(msg_t *m);
+static bool reply_unmatched = true;
 static stat_counter_t *st_rcv_req, *st_rcv_rpl, *st_bad_req, *st_bad_rpl, *st_bad_dropped;
+
+void worker_set_reply_filter(int (*fn)(msg_t *m))
+{
+	reply_filter = fn;
+}
+
+void worker_set_done_handler(void (*fn)(msg_t *m))
+{
+	done_handler = fn;
+}
 
 int worker_self(void)
 {
 	return self ? (int)self->id : -1;
+}
+
+arena_t *worker_arena_reset(void)
+{
+	if (!self)
+		return NULL;
+	arena_reset(&self->arena);
+	return &self->arena;
 }
 
 void *worker_engine(void)
@@ -87,13 +118,59 @@ static void on_message(const net_rcv_t *rcv, const char *buf, size_t len)
 	if (m->sip.type == SIP_REQUEST) {
 		stat_inc(st_rcv_req);
 		hooks.request(w->engine, m);
-		return;
+	} else {
+		stat_inc(st_rcv_rpl);
+		if (hooks.reply)
+			hooks.reply(w->engine, m);
+		if (!m->drop && !(reply_filter && reply_filter(m) > 0) && reply_unmatched)
+			fwd_reply(m);
 	}
-	stat_inc(st_rcv_rpl);
-	if (hooks.reply)
-		hooks.reply(w->engine, m);
-	if (!m->drop)
-		fwd_reply(m);
+	if (done_handler)
+		done_handler(m);
+}
+
+static void jobs_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	worker_t *w = a->data;
+	(void)loop;
+	(void)revents;
+	pthread_mutex_lock(&w->jobs_lock);
+	job_t *list = w->jobs;
+	w->jobs = w->jobs_tail = NULL;
+	pthread_mutex_unlock(&w->jobs_lock);
+	while (list) {
+		job_t *j = list;
+		list = j->next;
+		j->fn(j->arg);
+		free(j);
+	}
+}
+
+int worker_post(unsigned id, void (*fn)(void *arg), void *arg)
+{
+	if (id >= nworkers)
+		return -1;
+	worker_t *w = &workers[id];
+	job_t *j = malloc(sizeof(*j));
+	if (!j)
+		return -1;
+	j->fn = fn;
+	j->arg = arg;
+	j->next = NULL;
+	pthread_mutex_lock(&w->jobs_lock);
+	if (!w->accepting) {
+		pthread_mutex_unlock(&w->jobs_lock);
+		free(j);
+		return -1;
+	}
+	if (w->jobs_tail)
+		w->jobs_tail->next = j;
+	else
+		w->jobs = j;
+	w->jobs_tail = j;
+	pthread_mutex_unlock(&w->jobs_lock);
+	ev_async_send(w->loop, &w->jobs_wake);
+	return 0;
 }
 
 static void stop_cb(struct ev_loop *loop, ev_async *a, int revents)
@@ -123,6 +200,9 @@ static void *worker_main(void *arg)
 	}
 	ev_async_init(&w->stop, stop_cb);
 	ev_async_start(w->loop, &w->stop);
+	ev_async_init(&w->jobs_wake, jobs_cb);
+	w->jobs_wake.data = w;
+	ev_async_start(w->loop, &w->jobs_wake);
 	w->engine = hooks.init ? hooks.init(w->id) : NULL;
 	if (hooks.init && !w->engine) {
 		set_ready(w, -1);
@@ -133,8 +213,23 @@ static void *worker_main(void *arg)
 		set_ready(w, -1);
 		return NULL;
 	}
+	pthread_mutex_lock(&w->jobs_lock);
+	w->accepting = true;
+	pthread_mutex_unlock(&w->jobs_lock);
 	set_ready(w, 1);
 	ev_run(w->loop, 0);
+	pthread_mutex_lock(&w->jobs_lock);
+	w->accepting = false;
+	job_t *left = w->jobs;
+	w->jobs = w->jobs_tail = NULL;
+	pthread_mutex_unlock(&w->jobs_lock);
+	/* run what is left so owners of the jobs release what they hold */
+	while (left) {
+		job_t *j = left;
+		left = j->next;
+		j->fn(j->arg);
+		free(j);
+	}
 	net_worker_stop(w->net);
 	if (hooks.fini)
 		hooks.fini(w->engine);
@@ -147,6 +242,7 @@ int workers_start(const ksr_cfg_t *cfg, const worker_hooks_t *h)
 {
 	sigset_t all, old;
 	hooks = *h;
+	reply_unmatched = cfg->fwd.reply_unmatched;
 	fwd_set_onsend(onsend);
 	nworkers = cfg->workers ? cfg->workers : 1;
 	workers = calloc(nworkers, sizeof(*workers));
@@ -165,6 +261,7 @@ int workers_start(const ksr_cfg_t *cfg, const worker_hooks_t *h)
 		worker_t *w = &workers[i];
 		w->id = i;
 		pthread_mutex_init(&w->ready_lock, NULL);
+		pthread_mutex_init(&w->jobs_lock, NULL);
 		pthread_cond_init(&w->ready_cond, NULL);
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 			rc = -1;
@@ -196,6 +293,7 @@ void workers_stop(void)
 	for (unsigned i = 0; i < nworkers; i++) {
 		pthread_join(workers[i].thread, NULL);
 		pthread_mutex_destroy(&workers[i].ready_lock);
+		pthread_mutex_destroy(&workers[i].jobs_lock);
 		pthread_cond_destroy(&workers[i].ready_cond);
 	}
 	free(workers);

@@ -1,0 +1,608 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) 2026 the ksrd authors
+/* The request side of tm and its public API. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../fwd/fwd.h"
+#include "../lib/hash.h"
+#include "../lib/log.h"
+#include "../sl/sl.h"
+#include "../worker/worker.h"
+#include "tm_int.h"
+
+const ksr_cfg_t *tm_cfg;
+tm_counters_t tm_st;
+
+void tm_table_init(void);
+void tm_uas_acked(tm_cell_t *c);
+
+/* ---------------------------------------------------------------- t_precheck_trans */
+
+#define PRE_BUCKETS 1024
+
+typedef struct pre_entry {
+	uint64_t key;
+	struct pre_entry *next;
+} pre_entry_t;
+
+static struct {
+	pthread_mutex_t lock;
+	pre_entry_t *head;
+} pre[PRE_BUCKETS];
+
+static uint64_t pre_key(msg_t *m)
+{
+	uint64_t h = hash_seed ^ 0x5bd1e995;
+	sip_via_t *v = sip_msg_via1(&m->sip);
+	sip_cseq_t *cs = sip_msg_cseq(&m->sip);
+	h = hash64_str(h, sip_msg_callid(&m->sip));
+	h = hash64_str(h, cs ? cs->seq_str : STR_NULL);
+	h = hash64_str(h, m->sip.method);
+	h = hash64_str(h, v ? v->branch : STR_NULL);
+	return hash64_final(h);
+}
+
+int tm_precheck(msg_t *m)
+{
+	if (m->tm_precheck)
+		return -1; /* already registered by this very message */
+	uint64_t k = pre_key(m);
+	unsigned bi = (unsigned)(k % PRE_BUCKETS);
+	pthread_mutex_lock(&pre[bi].lock);
+	for (pre_entry_t *e = pre[bi].head; e; e = e->next)
+		if (e->key == k) {
+			pthread_mutex_unlock(&pre[bi].lock);
+			return 1;
+		}
+	pre_entry_t *e = malloc(sizeof(*e));
+	if (e) {
+		e->key = k;
+		e->next = pre[bi].head;
+		pre[bi].head = e;
+		m->tm_precheck = e;
+	}
+	pthread_mutex_unlock(&pre[bi].lock);
+	return -1;
+}
+
+static void precheck_release(msg_t *m)
+{
+	pre_entry_t *e = m->tm_precheck;
+	if (!e)
+		return;
+	unsigned bi = (unsigned)(e->key % PRE_BUCKETS);
+	pthread_mutex_lock(&pre[bi].lock);
+	for (pre_entry_t **p = &pre[bi].head; *p; p = &(*p)->next)
+		if (*p == e) {
+			*p = e->next;
+			break;
+		}
+	pthread_mutex_unlock(&pre[bi].lock);
+	free(e);
+	m->tm_precheck = NULL;
+}
+
+void tm_msg_done(msg_t *m)
+{
+	precheck_release(m);
+	if (m->tm) {
+		tm_cell_unref(m->tm);
+		m->tm = NULL;
+	}
+}
+
+/* ---------------------------------------------------------------- cells for requests */
+
+static str_t cid_of(msg_t *m)
+{
+	return sip_msg_callid(&m->sip);
+}
+
+/* A retransmission of a request we handle: send again what we answered. Cell locked. */
+static void absorb_retransmission(tm_cell_t *c)
+{
+	if (c->uas_reply) {
+		net_send(&c->uas_dest, c->uas_reply, c->uas_reply_len);
+		stat_inc(tm_st.retransmissions);
+	}
+}
+
+static sip_method_t lookup_method(msg_t *m)
+{
+	return m->sip.method_id == METH_ACK ? METH_INVITE : m->sip.method_id;
+}
+
+/* For ACK: absorbs it when it acknowledges our non-2xx final. 0 absorbed, -1 not ours. */
+static int handle_ack(msg_t *m)
+{
+	tm_cell_t *c = tm_table_lookup(m, METH_INVITE);
+	if (!c)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	bool ours = c->uas_status >= 300;
+	if (ours)
+		tm_uas_acked(c);
+	pthread_mutex_unlock(&c->lock);
+	tm_cell_unref(c);
+	if (ours)
+		m->tm_absorbed = true;
+	return ours ? 0 : -1;
+}
+
+/* 1 new cell on m, 0 retransmission absorbed, -1 error. */
+int tm_newtran(msg_t *m)
+{
+	if (m->tm)
+		return 1;
+	if (m->sip.type != SIP_REQUEST)
+		return -1;
+	if (m->sip.method_id == METH_ACK)
+		return handle_ack(m) == 0 ? 0 : -1;
+	tm_cell_t *c = tm_cell_new(m);
+	if (!c)
+		return -1;
+	int w = worker_self();
+	c->owner = w < 0 ? 0 : (unsigned)w;
+	tm_cell_t *old = tm_table_insert(c);
+	if (old) {
+		tm_cell_unref(c);
+		pthread_mutex_lock(&old->lock);
+		absorb_retransmission(old);
+		pthread_mutex_unlock(&old->lock);
+		tm_cell_unref(old);
+		m->tm_absorbed = true;
+		return 0;
+	}
+	m->tm = c; /* the creator's reference now belongs to the message */
+	pthread_mutex_lock(&c->lock);
+	tm_arm_life(c); /* a transaction the script never relays nor answers still ends */
+	pthread_mutex_unlock(&c->lock);
+	return 1;
+}
+
+int tm_check_trans(msg_t *m)
+{
+	if (m->sip.type != SIP_REQUEST)
+		return -1;
+	if (m->tm)
+		return 1;
+	if (m->sip.method_id == METH_ACK)
+		return handle_ack(m);
+	if (m->sip.method_id == METH_CANCEL) {
+		tm_cell_t *own = tm_table_lookup(m, METH_CANCEL);
+		if (own) {
+			pthread_mutex_lock(&own->lock);
+			absorb_retransmission(own);
+			pthread_mutex_unlock(&own->lock);
+			tm_cell_unref(own);
+			m->tm_absorbed = true;
+			return 0;
+		}
+		tm_cell_t *inv = tm_table_lookup(m, METH_INVITE);
+		if (!inv)
+			return -1;
+		tm_cell_unref(inv);
+		return 1;
+	}
+	tm_cell_t *c = tm_table_lookup(m, lookup_method(m));
+	if (!c)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	absorb_retransmission(c);
+	pthread_mutex_unlock(&c->lock);
+	tm_cell_unref(c);
+	m->tm_absorbed = true;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- relay */
+
+static int relay_cancel(msg_t *m)
+{
+	str_t cid = cid_of(m);
+	tm_cell_t *inv = tm_table_lookup(m, METH_INVITE);
+	if (!inv) {
+		switch (tm_cfg->tm.unmatched_cancel) {
+		case 1: return fwd_request(m, STR_NULL);
+		case 2: return 1;
+		default:
+			LOG_MSG_DBG(TM, &cid, "CANCEL matches no transaction: 481");
+			return sl_send_reply(m, 481, STR_LIT("Call/Transaction Does Not Exist"));
+		}
+	}
+	int rc = tm_newtran(m);
+	if (rc == 1) {
+		tm_cell_t *c = m->tm;
+		pthread_mutex_lock(&c->lock);
+		tm_uas_local_reply(c, m, 200, STR_LIT("Canceling"));
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_lock(&inv->lock);
+	if (!inv->canceled) {
+		inv->canceled = true;
+		tm_cancel_branches(inv, -1);
+	}
+	pthread_mutex_unlock(&inv->lock);
+	tm_cell_unref(inv);
+	return rc < 0 ? -1 : 1;
+}
+
+int tm_relay(msg_t *m)
+{
+	if (m->sip.type != SIP_REQUEST)
+		return -1;
+	if (m->sip.method_id == METH_ACK)
+		return fwd_request(m, STR_NULL); /* ACK for a 2xx: end to end, no transaction */
+	if (m->sip.method_id == METH_CANCEL)
+		return relay_cancel(m);
+	int rc = tm_newtran(m);
+	if (rc <= 0)
+		return rc;
+	tm_cell_t *c = m->tm;
+	pthread_mutex_lock(&c->lock);
+	if (c->uas_status >= 200 && !c->in_failure) {
+		pthread_mutex_unlock(&c->lock);
+		return -1; /* already answered */
+	}
+	if (!c->ruri) {
+		c->ruri = strndup(m->ruri.s, m->ruri.len);
+		if (m->du.len)
+			c->du = strndup(m->du.s, m->du.len);
+		c->flags = m->flags;
+	}
+	if (c->method == METH_INVITE && c->auto100 && c->uas_status == 0)
+		tm_uas_local_reply(c, m, 100, str_cstr(tm_cfg->tm.auto_inv_100_reason));
+	tm_arm_life(c);
+	unsigned first = c->nbranches;
+	rc = tm_send_branches(c, m, first);
+	if (rc > 0 && !c->in_failure) {
+		/* branches that failed at once may already decide the outcome */
+		tm_check_completion(c, m->arena);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int tm_replicate(msg_t *m, str_t uri)
+{
+	/* a separate transaction keyed like the original but never answered upstream */
+	tm_cell_t *c = tm_cell_new(m);
+	if (!c)
+		return -1;
+	c->is_replicate = true;
+	c->uas_status = 200; /* nothing goes upstream from it */
+	c->key ^= 0x9e3779b97f4a7c15ULL; /* never matches the original's retransmissions */
+	if (tm_table_insert(c)) {
+		tm_cell_unref(c);
+		return -1;
+	}
+	msg_snapshot_t snap;
+	msg_snapshot(m, &snap);
+	msg_branch_t *saved = m->branches, *saved_tail = m->branches_tail;
+	unsigned saved_n = m->nbranches;
+	msg_clear_branches(m);
+	msg_set_du(m, uri);
+	pthread_mutex_lock(&c->lock);
+	int rc = tm_send_branches(c, m, 0);
+	tm_arm_life(c);
+	pthread_mutex_unlock(&c->lock);
+	msg_restore(m, &snap);
+	m->branches = saved;
+	m->branches_tail = saved_tail;
+	m->nbranches = saved_n;
+	tm_cell_unref(c);
+	return rc;
+}
+
+int tm_reply(msg_t *m, int code, str_t reason, bool create)
+{
+	if (m->sip.type != SIP_REQUEST || m->sip.method_id == METH_ACK)
+		return -1;
+	if (!m->tm && (!create || tm_newtran(m) != 1))
+		return -1;
+	tm_cell_t *c = m->tm;
+	pthread_mutex_lock(&c->lock);
+	int rc = tm_uas_local_reply(c, m, code, reason);
+	if (rc > 0 && code >= 200)
+		tm_cancel_branches(c, -1);
+	pthread_mutex_unlock(&c->lock);
+	if (rc > 0)
+		m->replied = code;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- settings, queries */
+
+int tm_set_route(msg_t *m, tm_route_t which, str_t fn)
+{
+	tm_cell_t *c = m->tm;
+	if (!c && (m->sip.type != SIP_REQUEST || tm_newtran(m) != 1))
+		return -1;
+	c = m->tm;
+	if (fn.len >= TM_ROUTE_NAME)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	memcpy(c->routes[which], fn.s, fn.len);
+	c->routes[which][fn.len] = '\0';
+	pthread_mutex_unlock(&c->lock);
+	return 1;
+}
+
+bool tm_route_is_set(msg_t *m, tm_route_t which)
+{
+	tm_cell_t *c = m->tm;
+	return c && c->routes[which][0];
+}
+
+int tm_set_fr(msg_t *m, unsigned fr_inv, unsigned fr)
+{
+	if (!m->tm && tm_newtran(m) != 1)
+		return -1;
+	tm_cell_t *c = m->tm;
+	if (fr_inv)
+		c->fr_inv_ms = fr_inv;
+	if (fr)
+		c->fr_ms = fr;
+	return 1;
+}
+
+int tm_reset_fr(msg_t *m)
+{
+	tm_cell_t *c = m->tm;
+	if (!c)
+		return -1;
+	c->fr_ms = tm_cfg->tm.fr_timer;
+	c->fr_inv_ms = tm_cfg->tm.fr_inv_timer;
+	return 1;
+}
+
+int tm_set_max_lifetime(msg_t *m, unsigned inv, unsigned noninv)
+{
+	if (!m->tm && tm_newtran(m) != 1)
+		return -1;
+	tm_cell_t *c = m->tm;
+	c->life_inv_ms = inv ? inv : tm_cfg->tm.max_inv_lifetime;
+	c->life_noninv_ms = noninv ? noninv : tm_cfg->tm.max_noninv_lifetime;
+	return 1;
+}
+
+int tm_set_auto_inv_100(msg_t *m, bool on)
+{
+	if (!m->tm && tm_newtran(m) != 1)
+		return -1;
+	((tm_cell_t *)m->tm)->auto100 = on;
+	return 1;
+}
+
+static tm_branch_t *route_branch(msg_t *m)
+{
+	tm_cell_t *c = m->tm;
+	if (!c || c->best_idx < 0 || (unsigned)c->best_idx >= c->nbranches)
+		return NULL;
+	return c->branches[c->best_idx];
+}
+
+bool tm_is_canceled(msg_t *m)
+{
+	tm_cell_t *c = m->tm;
+	if (c)
+		return c->canceled;
+	if (m->sip.type != SIP_REQUEST)
+		return false;
+	tm_cell_t *inv = tm_table_lookup(m, METH_INVITE);
+	bool r = inv && inv->canceled;
+	if (inv)
+		tm_cell_unref(inv);
+	return r;
+}
+
+bool tm_is_expired(msg_t *m)
+{
+	tm_cell_t *c = m->tm;
+	return c && (c->expired || (wheel_now_ms() - c->created_ms) >
+						(c->method == METH_INVITE ? c->life_inv_ms : c->life_noninv_ms));
+}
+
+bool tm_branch_timeout(msg_t *m)
+{
+	tm_branch_t *b = route_branch(m);
+	return b && b->timed_out;
+}
+
+bool tm_branch_replied(msg_t *m)
+{
+	tm_branch_t *b = route_branch(m);
+	return b && b->replied;
+}
+
+bool tm_any_timeout(msg_t *m)
+{
+	tm_cell_t *c = m->tm;
+	for (unsigned i = 0; c && i < c->nbranches; i++)
+		if (c->branches[i]->timed_out)
+			return true;
+	return false;
+}
+
+bool tm_any_replied(msg_t *m)
+{
+	tm_cell_t *c = m->tm;
+	for (unsigned i = 0; c && i < c->nbranches; i++)
+		if (c->branches[i]->replied)
+			return true;
+	return false;
+}
+
+int tm_get_status_code(msg_t *m)
+{
+	tm_cell_t *c = m->tm;
+	if (m->sip.type == SIP_REPLY)
+		return m->sip.status;
+	tm_branch_t *b = route_branch(m);
+	if (b)
+		return b->status;
+	return c && c->uas_status ? c->uas_status : -1;
+}
+
+int tm_get_branch_index(msg_t *m)
+{
+	tm_cell_t *c = m->tm;
+	if (!c)
+		return -1;
+	if (c->best_idx >= 0)
+		return c->best_idx;
+	return (int)c->nbranches;
+}
+
+msg_t *tm_route_reply(msg_t *m)
+{
+	if (m->sip.type == SIP_REPLY)
+		return m;
+	tm_branch_t *b = route_branch(m);
+	if (!b)
+		return NULL;
+	if (!b->reply)
+		return NULL;
+	msg_t *r = arena_zalloc(m->arena, sizeof(*r));
+	net_rcv_t rcv = {.proto = b->dest.proto, .src = b->dest.addr};
+	if (!r || msg_init(r, m->arena, &rcv, b->reply, b->reply_len) != SIP_OK)
+		return NULL;
+	return r;
+}
+
+int tm_drop_replies(msg_t *m, char mode)
+{
+	tm_cell_t *c = m->tm;
+	if (!c)
+		return -1;
+	for (unsigned i = c->failure_first; i < c->nbranches; i++) {
+		tm_branch_t *b = c->branches[i];
+		if (mode == 'a' || (mode == 'l' && (int)i == c->best_idx))
+			b->reply_dropped = true;
+	}
+	return 1;
+}
+
+bool tm_exists(msg_t *m)
+{
+	return m->tm != NULL;
+}
+
+/* ---------------------------------------------------------------- stats, listing */
+
+void tm_get_stats(tm_stats_t *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->current = stat_get(tm_st.current);
+	s->waiting = stat_get(tm_st.waiting);
+	s->created = stat_get(tm_st.created);
+	s->freed = stat_get(tm_st.freed);
+	s->total = s->created;
+	s->rpl_received = stat_get(tm_st.rpl_received);
+	s->rpl_generated = stat_get(tm_st.rpl_generated);
+	s->rpl_sent = stat_get(tm_st.rpl_sent);
+	s->replied_locally = s->rpl_generated;
+	s->c1xx = stat_get(tm_st.rpl_class[1]);
+	s->c2xx = stat_get(tm_st.rpl_class[2]);
+	s->c3xx = stat_get(tm_st.rpl_class[3]);
+	s->c4xx = stat_get(tm_st.rpl_class[4]);
+	s->c5xx = stat_get(tm_st.rpl_class[5]);
+	s->c6xx = stat_get(tm_st.rpl_class[6]);
+	s->retransmissions = stat_get(tm_st.retransmissions);
+}
+
+typedef struct {
+	void (*fn)(const tm_info_t *t, void *arg);
+	void *arg;
+} list_ctx_t;
+
+static void list_one(tm_cell_t *c, void *arg)
+{
+	list_ctx_t *lc = arg;
+	tm_info_t i;
+	memset(&i, 0, sizeof(i));
+	/* read without the cell lock (bucket lock held): these fields are set once, or
+	 * plain integers where a stale value is harmless in a listing */
+	snprintf(i.method, sizeof(i.method), "%s", c->method_str);
+	snprintf(i.callid, sizeof(i.callid), "%.*s", (int)c->callid.len, c->callid.s);
+	snprintf(i.from_tag, sizeof(i.from_tag), "%.*s", (int)c->from_tag.len, c->from_tag.s);
+	unsigned long long cseq = 0;
+	str_to_u64(c->cseq_num, UINT32_MAX, &cseq);
+	i.cseq = cseq;
+	i.uas_status = c->uas_status;
+	i.nbranches = c->nbranches;
+	i.age_ms = wheel_now_ms() - c->created_ms;
+	i.bucket = c->bucket;
+	i.label = c->label;
+	lc->fn(&i, lc->arg);
+}
+
+void tm_list(void (*fn)(const tm_info_t *t, void *arg), void *arg)
+{
+	list_ctx_t lc = {fn, arg};
+	tm_table_foreach(list_one, &lc);
+}
+
+typedef struct {
+	str_t callid, cseq;
+	tm_cell_t *found;
+} find_ctx_t;
+
+static void find_one(tm_cell_t *c, void *arg)
+{
+	find_ctx_t *f = arg;
+	if (!f->found && c->method == METH_INVITE && str_eq(c->callid, f->callid) && str_eq(c->cseq_num, f->cseq)) {
+		tm_cell_ref(c);
+		f->found = c;
+	}
+}
+
+int tm_cancel_callid(str_t callid, str_t cseq, int reason_code)
+{
+	find_ctx_t f = {callid, cseq, NULL};
+	(void)reason_code;
+	tm_table_foreach(find_one, &f);
+	if (!f.found)
+		return -1;
+	pthread_mutex_lock(&f.found->lock);
+	f.found->canceled = true;
+	tm_cancel_branches(f.found, -1);
+	pthread_mutex_unlock(&f.found->lock);
+	tm_cell_unref(f.found);
+	return 1;
+}
+
+/* ---------------------------------------------------------------- init */
+
+int tm_init(const ksr_cfg_t *cfg)
+{
+	static const char *const classes[] = {"", "1xx_replies", "2xx_replies", "3xx_replies",
+					      "4xx_replies", "5xx_replies", "6xx_replies"};
+	tm_cfg = cfg;
+	tm_table_init();
+	for (unsigned i = 0; i < PRE_BUCKETS; i++) {
+		pthread_mutex_init(&pre[i].lock, NULL);
+		pre[i].head = NULL;
+	}
+	tm_st.current = stat_register("tm", "current", true);
+	tm_st.waiting = stat_register("tm", "waiting", true);
+	tm_st.created = stat_register("tm", "created", false);
+	tm_st.freed = stat_register("tm", "freed", false);
+	tm_st.rpl_received = stat_register("tm", "rpl_received", false);
+	tm_st.rpl_generated = stat_register("tm", "rpl_generated", false);
+	tm_st.rpl_sent = stat_register("tm", "rpl_sent", false);
+	tm_st.retransmissions = stat_register("tm", "retransmissions", false);
+	tm_st.relayed = stat_register("tm", "relayed_requests", false);
+	for (int i = 1; i <= 6; i++)
+		tm_st.rpl_class[i] = stat_register("tm", classes[i], false);
+	worker_set_reply_filter(tm_on_reply);
+	worker_set_done_handler(tm_msg_done);
+	return wheel_start();
+}
+
+void tm_shutdown(void)
+{
+	wheel_stop();
+}
