@@ -711,6 +711,39 @@ describe("ksr.mock", function()
 			assert.are.equal(70, mock.forwards[1].max_forwards) -- lowered to max_limit 70
 		end)
 
+		it("handles what KSR.tm and KSR.tmx can do without transactions", function()
+			local rq = { "request", "failure" }
+			local K = mock.new({ api = api_with({
+				["tm.t_relay"] = def({}, "int", "nil", rq),
+				["tm.t_relay_to_proto"] = def({ "str" }, "int", "nil", rq),
+				["tm.t_relay_to_proxy"] = def({ "str" }, "int", "nil", rq),
+				["tm.t_on_failure"] = def({ "str" }, "int", "nil", rq),
+				["tm.t_is_set"] = def({ "str" }, "int"),
+				["tm.t_send_reply"] = def({ "int", "str" }, "int", "nil", rq),
+				["tmx.t_is_failure_route"] = def({}, "int"),
+			}) })
+			mock.request({ ruri = "sip:bob@example.com;transport=udp" })
+			assert.are.equal(-1, K.tm.t_is_set("failure_route"))
+			assert.are.equal(1, K.tm.t_on_failure("ksr_failure_manage"))
+			assert.are.equal(1, K.tm.t_is_set("failure_route"))
+			assert.are.same({ failure = "ksr_failure_manage" }, mock.tm)
+			assert.are.equal(1, K.tm.t_relay())
+			assert.are.equal(1, K.tm.t_relay_to_proto("TCP"))
+			assert.are.equal(1, K.tm.t_relay_to_proxy("tls:10.0.0.5:5061"))
+			assert.are.same({ "tm.t_relay", "tm.t_relay_to_proto", "tm.t_relay_to_proxy" },
+				{ mock.relays[1].fn, mock.relays[2].fn, mock.relays[3].fn })
+			assert.are.equal("sip:bob@example.com;transport=udp", mock.relays[1].dst)
+			assert.are.equal("sip:bob@example.com;transport=tcp", mock.relays[2].dst)
+			assert.are.equal("sip:10.0.0.5:5061;transport=tls", mock.relays[3].dst)
+			assert.are.same({}, mock.forwards)
+			assert.are.equal(1, K.tm.t_send_reply(180, "Ringing"))
+			assert.are.equal("tm.t_send_reply", mock.replies[1].fn)
+			local in_failure
+			mock.run(function() in_failure = K.tmx.t_is_failure_route() end, { route = "failure" })
+			assert.are.equal(1, in_failure)
+			assert.are.equal(-1, K.tmx.t_is_failure_route())
+		end)
+
 		it("handles KSR.kx getters with their null modes", function()
 			if not has("kx", "get_ruser") then
 				pending("KSR.kx is not in the binding table")

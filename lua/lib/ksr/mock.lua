@@ -88,6 +88,7 @@
 --   mock.errors           {route, message}   script errors
 --   mock.flags            set of message flags {[n] = true}; mock.bflags (branch 0)
 --   mock.dropped          true after KSR.set_drop()/KSR.x.drop()
+--   mock.tm               functions named by KSR.tm.t_on_*: {failure, branch, reply, branch_failure}
 --
 -- Reads see the received message: header edits are deferred in ksrd (applied
 -- when the outgoing message is built), so KSR.hdr.get does not see a header
@@ -1330,9 +1331,31 @@ B["sl.send_reply_mode"] = function(code, reason) return send_reply("sl.send_repl
 B["sl.sl_reply_error"] = function() return send_reply("sl.sl_reply_error", 500, "Server Internal Error") end
 B["sl.send_reply_error"] = function() return send_reply("sl.send_reply_error", 500, "Server Internal Error") end
 
--- KSR.tm: what can be known without transactions
-for _, fn in ipairs({ "t_relay", "t_relay_to_flags", "t_relay_to_proto" }) do
-	B["tm." .. fn] = function() return send_request("tm." .. fn, M.relays) end
+-- KSR.tm / KSR.tmx: what can be known without transactions
+B["tm.t_relay"] = function() return send_request("tm.t_relay", M.relays) end
+B["tm.t_relay_to_flags"] = function() return send_request("tm.t_relay_to_flags", M.relays) end
+local function uri_with_transport(uri, proto)
+	local u = parse_uri(uri)
+	if not u or u.scheme == "tel" then
+		return uri
+	end
+	local params = {}
+	for p in (u.params_str or ""):gmatch("[^;]+") do
+		if not p:lower():match("^transport=") then
+			params[#params + 1] = p
+		end
+	end
+	params[#params + 1] = "transport=" .. proto:lower()
+	u.params_str = table.concat(params, ";")
+	return build_uri(u, u.user, u.host, u.port)
+end
+B["tm.t_relay_to_proto"] = function(proto)
+	local m = st.msg
+	return send_request("tm.t_relay_to_proto", M.relays, uri_with_transport(m.du or m.ruri or "", proto))
+end
+B["tm.t_relay_to_proto_addr"] = function(proto, host, port)
+	local hostport = port ~= 0 and (host .. ":" .. port) or host
+	return send_request("tm.t_relay_to_proto_addr", M.relays, "sip:" .. hostport .. ";transport=" .. proto:lower())
 end
 B["tm.t_relay_to_proxy"] = function(hostport)
 	local proto, host = hostport:match("^(%a+):(.+)$")
@@ -1341,6 +1364,31 @@ B["tm.t_relay_to_proxy"] = function(hostport)
 end
 B["tm.t_reply"] = function(code, reason) return send_reply("tm.t_reply", code, reason) end
 B["tm.t_send_reply"] = function(code, reason) return send_reply("tm.t_send_reply", code, reason) end
+-- t_on_*: the Lua function named for the transaction, in mock.tm ("" clears)
+for _, kind in ipairs({ "failure", "branch", "reply", "branch_failure" }) do
+	B["tm.t_on_" .. kind] = function(name)
+		M.tm[kind] = name ~= "" and name or nil
+		return 1
+	end
+end
+B["tm.t_is_set"] = function(what)
+	local kind = ({ failure_route = "failure", branch_route = "branch", onreply_route = "reply" })[what]
+	return kind and M.tm[kind] and 1 or -1
+end
+B["tm.t_get_status_code"] = function() return st.msg.type == "reply" and st.msg.status or -1 end
+local function route_is(...)
+	local route = st.route or (st.msg.type == "request" and "request" or "reply")
+	for _, r in ipairs({ ... }) do
+		if r == route then
+			return 1
+		end
+	end
+	return -1
+end
+B["tmx.t_is_request_route"] = function() return route_is("request") end
+B["tmx.t_is_reply_route"] = function() return route_is("reply") end
+B["tmx.t_is_failure_route"] = function() return route_is("failure", "branch_failure") end
+B["tmx.t_is_branch_route"] = function() return route_is("branch") end
 
 -- KSR.pv
 B["pv.get"] = function(name) return (pv_get(name)) end
@@ -1913,6 +1961,7 @@ local function clear_records()
 	M.headers_added, M.headers_removed = {}, {}
 	M.logs, M.calls, M.errors = {}, {}, {}
 	M.flags, M.bflags = {}, {}
+	M.tm = {}
 	M.dropped = false
 end
 
