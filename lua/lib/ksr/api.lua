@@ -1117,6 +1117,215 @@ return {
 			doc = "sed-like /re/repl/flags on the R-URI user",
 		},
 	},
+	tm = {
+		t_any_replied = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Some branch received a reply",
+		},
+		t_any_timeout = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Some branch timed out",
+		},
+		t_branch_replied = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"failure", "branch_failure"},
+			doc = "The failed branch received a reply",
+		},
+		t_branch_timeout = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"failure", "branch_failure"},
+			doc = "The failed branch timed out",
+		},
+		t_check_status = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "The status code of the reply in question matches the regular expression",
+		},
+		t_check_trans = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "0 retransmission absorbed, 1 transaction exists, -1 none",
+		},
+		t_drop_replies = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"failure"},
+			doc = "Forget the replies gathered: a all, l last, n none",
+		},
+		t_drop_replies_all = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"failure"},
+			doc = "Forget all the replies gathered",
+		},
+		t_exists = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "A transaction is bound to this message",
+		},
+		t_get_branch_index = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Index of the branch in question",
+		},
+		t_get_status_code = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Status code of the reply in question, -1 if none",
+		},
+		t_is_canceled = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "The INVITE transaction was canceled",
+		},
+		t_is_expired = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "The transaction outlived its maximum lifetime",
+		},
+		t_is_set = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "branch_route, failure_route or onreply_route is set",
+		},
+		t_lookup_cancel = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "An INVITE transaction exists for this CANCEL",
+		},
+		t_newtran = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Create the server transaction (absorbs retransmissions)",
+		},
+		t_on_branch = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Name the Lua function run for each outgoing branch",
+		},
+		t_on_branch_failure = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch"},
+			doc = "Name the Lua function run when a branch fails",
+		},
+		t_on_failure = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch"},
+			doc = "Name the Lua function run when the transaction fails",
+		},
+		t_on_reply = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch"},
+			doc = "Name the Lua function run for each reply of the transaction",
+		},
+		t_relay = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Relay statefully to $du/R-URI and the destination set",
+		},
+		t_relay_to_proto = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Relay statefully forcing the transport (udp, tcp)",
+		},
+		t_relay_to_proto_addr = {
+			params = {"str", "str", "int"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Relay statefully to proto, host, port",
+		},
+		t_relay_to_proxy = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Relay statefully to \"proto:host:port\"",
+		},
+		t_release = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Release the transaction (it goes on the wait timer)",
+		},
+		t_replicate = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Send a copy of the request statefully to the URI",
+		},
+		t_reply = {
+			params = {"int", "str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Reply statefully; the transaction must exist",
+		},
+		t_reset_fr = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch"},
+			doc = "Restore the configured fr timers",
+		},
+		t_reset_max_lifetime = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Restore the configured maximum lifetimes",
+		},
+		t_retransmit_reply = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Resend the last reply of the transaction",
+		},
+		t_send_reply = {
+			params = {"int", "str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Create the transaction if needed and reply statefully",
+		},
+		t_set_auto_inv_100 = {
+			params = {"int"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Enable or disable the automatic 100 Trying",
+		},
+		t_set_fr = {
+			params = {"int", "int"}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch"},
+			doc = "Set fr_inv_timer and fr_timer (ms) for this transaction",
+		},
+		t_set_fr_inv = {
+			params = {"int"}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch"},
+			doc = "Set fr_inv_timer (ms) for this transaction",
+		},
+		t_set_max_lifetime = {
+			params = {"int", "int"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Set the maximum lifetime (ms) of INVITE and other transactions",
+		},
+	},
+	tmx = {
+		t_cancel_callid = {
+			params = {"str", "str", "int"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Cancel the INVITE transaction with this Call-ID and CSeq number",
+		},
+		t_is_branch_route = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Running in a branch route",
+		},
+		t_is_failure_route = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Running in a failure route",
+		},
+		t_is_reply_route = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Running in a reply route",
+		},
+		t_is_request_route = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Running in the request route",
+		},
+		t_precheck_trans = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "1 when the same request is being handled right now (by any worker)",
+		},
+	},
 	x = {
 		drop = {
 			params = {}, ret = "none", null = "nil",

@@ -21,6 +21,8 @@ KSRVERSION = "2.0"
 ---@field siputils KSR.siputils
 ---@field sl KSR.sl
 ---@field textops KSR.textops
+---@field tm KSR.tm
+---@field tmx KSR.tmx
 ---@field x KSR.x
 KSR = {}
 
@@ -1494,6 +1496,284 @@ function KSR.textops.subst_uri(arg1) end
 ---@param arg1 string|number
 ---@return integer
 function KSR.textops.subst_user(arg1) end
+
+---@class KSR.tm
+KSR.tm = {}
+
+---Some branch received a reply
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@return integer
+function KSR.tm.t_any_replied() end
+
+---Some branch timed out
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@return integer
+function KSR.tm.t_any_timeout() end
+
+---The failed branch received a reply
+---
+---Allowed in: failure, branch_failure.
+---@return integer
+function KSR.tm.t_branch_replied() end
+
+---The failed branch timed out
+---
+---Allowed in: failure, branch_failure.
+---@return integer
+function KSR.tm.t_branch_timeout() end
+
+---The status code of the reply in question matches the regular expression
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@return integer
+function KSR.tm.t_check_status(arg1) end
+
+---0 retransmission absorbed, 1 transaction exists, -1 none
+---
+---Allowed in: request.
+---@return integer
+function KSR.tm.t_check_trans() end
+
+---Forget the replies gathered: a all, l last, n none
+---
+---Allowed in: failure.
+---@param arg1 string|number
+---@return integer
+function KSR.tm.t_drop_replies(arg1) end
+
+---Forget all the replies gathered
+---
+---Allowed in: failure.
+---@return integer
+function KSR.tm.t_drop_replies_all() end
+
+---A transaction is bound to this message
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@return integer
+function KSR.tm.t_exists() end
+
+---Index of the branch in question
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@return integer
+function KSR.tm.t_get_branch_index() end
+
+---Status code of the reply in question, -1 if none
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@return integer
+function KSR.tm.t_get_status_code() end
+
+---The INVITE transaction was canceled
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@return integer
+function KSR.tm.t_is_canceled() end
+
+---The transaction outlived its maximum lifetime
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@return integer
+function KSR.tm.t_is_expired() end
+
+---branch_route, failure_route or onreply_route is set
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@return integer
+function KSR.tm.t_is_set(arg1) end
+
+---An INVITE transaction exists for this CANCEL
+---
+---Allowed in: request.
+---@return integer
+function KSR.tm.t_lookup_cancel() end
+
+---Create the server transaction (absorbs retransmissions)
+---
+---Allowed in: request.
+---@return integer
+function KSR.tm.t_newtran() end
+
+---Name the Lua function run for each outgoing branch
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@return integer
+function KSR.tm.t_on_branch(arg1) end
+
+---Name the Lua function run when a branch fails
+---
+---Allowed in: request, failure, branch.
+---@param arg1 string|number
+---@return integer
+function KSR.tm.t_on_branch_failure(arg1) end
+
+---Name the Lua function run when the transaction fails
+---
+---Allowed in: request, failure, branch.
+---@param arg1 string|number
+---@return integer
+function KSR.tm.t_on_failure(arg1) end
+
+---Name the Lua function run for each reply of the transaction
+---
+---Allowed in: request, failure, branch.
+---@param arg1 string|number
+---@return integer
+function KSR.tm.t_on_reply(arg1) end
+
+---Relay statefully to $du/R-URI and the destination set
+---
+---Allowed in: request, failure.
+---@return integer
+function KSR.tm.t_relay() end
+
+---Relay statefully forcing the transport (udp, tcp)
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@return integer
+function KSR.tm.t_relay_to_proto(arg1) end
+
+---Relay statefully to proto, host, port
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 integer
+---@return integer
+function KSR.tm.t_relay_to_proto_addr(arg1, arg2, arg3) end
+
+---Relay statefully to "proto:host:port"
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@return integer
+function KSR.tm.t_relay_to_proxy(arg1) end
+
+---Release the transaction (it goes on the wait timer)
+---
+---Allowed in: request.
+---@return integer
+function KSR.tm.t_release() end
+
+---Send a copy of the request statefully to the URI
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@return integer
+function KSR.tm.t_replicate(arg1) end
+
+---Reply statefully; the transaction must exist
+---
+---Allowed in: request, failure.
+---@param arg1 integer
+---@param arg2 string|number
+---@return integer
+function KSR.tm.t_reply(arg1, arg2) end
+
+---Restore the configured fr timers
+---
+---Allowed in: request, failure, branch.
+---@return integer
+function KSR.tm.t_reset_fr() end
+
+---Restore the configured maximum lifetimes
+---
+---Allowed in: request, failure.
+---@return integer
+function KSR.tm.t_reset_max_lifetime() end
+
+---Resend the last reply of the transaction
+---
+---Allowed in: request.
+---@return integer
+function KSR.tm.t_retransmit_reply() end
+
+---Create the transaction if needed and reply statefully
+---
+---Allowed in: request, failure.
+---@param arg1 integer
+---@param arg2 string|number
+---@return integer
+function KSR.tm.t_send_reply(arg1, arg2) end
+
+---Enable or disable the automatic 100 Trying
+---
+---Allowed in: request.
+---@param arg1 integer
+---@return integer
+function KSR.tm.t_set_auto_inv_100(arg1) end
+
+---Set fr_inv_timer and fr_timer (ms) for this transaction
+---
+---Allowed in: request, failure, branch.
+---@param arg1 integer
+---@param arg2 integer
+---@return integer
+function KSR.tm.t_set_fr(arg1, arg2) end
+
+---Set fr_inv_timer (ms) for this transaction
+---
+---Allowed in: request, failure, branch.
+---@param arg1 integer
+---@return integer
+function KSR.tm.t_set_fr_inv(arg1) end
+
+---Set the maximum lifetime (ms) of INVITE and other transactions
+---
+---Allowed in: request, failure.
+---@param arg1 integer
+---@param arg2 integer
+---@return integer
+function KSR.tm.t_set_max_lifetime(arg1, arg2) end
+
+---@class KSR.tmx
+KSR.tmx = {}
+
+---Cancel the INVITE transaction with this Call-ID and CSeq number
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 integer
+---@return integer
+function KSR.tmx.t_cancel_callid(arg1, arg2, arg3) end
+
+---Running in a branch route
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@return integer
+function KSR.tmx.t_is_branch_route() end
+
+---Running in a failure route
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@return integer
+function KSR.tmx.t_is_failure_route() end
+
+---Running in a reply route
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@return integer
+function KSR.tmx.t_is_reply_route() end
+
+---Running in the request route
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@return integer
+function KSR.tmx.t_is_request_route() end
+
+---1 when the same request is being handled right now (by any worker)
+---
+---Allowed in: request.
+---@return integer
+function KSR.tmx.t_precheck_trans() end
 
 ---@class KSR.x
 KSR.x = {}
