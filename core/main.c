@@ -15,13 +15,17 @@
 
 #include "../kemi/engine.h"
 #include "../kemi/ksr.h"
+#include "auth/auth.h"
 #include "cfg/cfg.h"
 #include "config.h"
 #include "fwd/fwd.h"
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "net/net.h"
+#include "registrar/registrar.h"
+#include "rr/rr.h"
 #include "sl/sl.h"
+#include "usrloc/usrloc.h"
 #include "tm/tm.h"
 #include "worker/worker.h"
 
@@ -120,6 +124,13 @@ int main(int argc, char **argv)
 	}
 	sl_init(cfg.sl.server_header);
 	fwd_init();
+	if (auth_init(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ksrd: %s\n", err);
+		net_shutdown();
+		ksr_engine_shutdown();
+		cfg_free(&cfg);
+		return 1;
+	}
 	if (tm_init(&cfg) < 0) {
 		fprintf(stderr, "ksrd: cannot start the transaction timer\n");
 		net_shutdown();
@@ -127,6 +138,18 @@ int main(int argc, char **argv)
 		cfg_free(&cfg);
 		return 1;
 	}
+
+	/* usrloc loads its table from the database (db_mode 1, 2) before any worker runs */
+	if (ul_init(&cfg, err, sizeof(err)) < 0 || reg_init(&cfg) < 0 || ul_start() < 0) {
+		fprintf(stderr, "ksrd: %s\n", err);
+		ul_shutdown();
+		tm_shutdown();
+		net_shutdown();
+		ksr_engine_shutdown();
+		cfg_free(&cfg);
+		return 1;
+	}
+	ul_rpc_init();
 
 	struct ev_loop *loop = ev_default_loop(0);
 	ev_signal sig_term, sig_int, sig_hup;
@@ -140,6 +163,7 @@ int main(int argc, char **argv)
 
 	if (workers_start(&cfg, ksr_engine_hooks()) < 0) {
 		LOG_CRIT(CORE, "workers failed to start");
+		ul_shutdown();
 		net_shutdown();
 		ksr_engine_shutdown();
 		cfg_free(&cfg);
@@ -153,10 +177,12 @@ int main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	workers_stop();
+	ul_shutdown(); /* after the workers: flushes what they wrote last (db_mode 2) */
 	tm_shutdown();
 	net_shutdown();
 	ksr_engine_shutdown();
 	ev_loop_destroy(loop);
+	auth_shutdown();
 	cfg_free(&cfg);
 	LOG_NOTICE(CORE, "stopped");
 	return 0;

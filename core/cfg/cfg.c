@@ -174,6 +174,10 @@ static const cfg_key_t cfg_schema[] = {
 	BOOL("tm.noisy_ctimer", tm.noisy_ctimer, 1),
 	/* RFC 3261 §9.2 (481) by default, unlike Kamailio's stateful forward */
 	INT("tm.unmatched_cancel", tm.unmatched_cancel, 0, 2, 0),
+	SECTION("rr"),
+	BOOL("rr.append_fromtag", rr.append_fromtag, 1),
+	BOOL("rr.enable_double_rr", rr.enable_double_rr, 1),
+
 	SECTION("fwd"),
 	BOOL("fwd.reply_unmatched", fwd.reply_unmatched, 1),
 };

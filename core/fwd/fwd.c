@@ -9,6 +9,7 @@
 #include "../lib/hash.h"
 #include "../lib/log.h"
 #include "../lib/stats.h"
+#include "../rr/rr.h"
 
 static bool (*onsend_hook)(msg_t *m, const net_dest_t *d, str_t out);
 static stat_counter_t *st_fwd_req, *st_fwd_rpl, *st_fwd_err, *st_rpl_dropped;
@@ -16,6 +17,8 @@ static stat_counter_t *st_fwd_req, *st_fwd_rpl, *st_fwd_err, *st_rpl_dropped;
 void fwd_set_onsend(bool (*fn)(msg_t *m, const net_dest_t *d, str_t out))
 {
 	onsend_hook = fn;
+}
+
 bool fwd_onsend(msg_t *m, const net_dest_t *d, str_t out)
 {
 	return !onsend_hook || onsend_hook(m, d, out);

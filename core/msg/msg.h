@@ -89,6 +89,13 @@ typedef struct msg {
 	void *tm;               /* the transaction this message belongs to (core/tm), or NULL */
 	bool tm_absorbed;       /* tm answered or absorbed it (retransmission, ACK) */
 	void *tm_precheck;      /* t_precheck_trans entry to release when done */
+
+	/* record-routing (core/rr): applied when the request is built for a socket */
+	bool rr_on;             /* record_route() was called */
+	str_t rr_params;        /* add_rr_param()s, each starting with ';' */
+	str_t rr_preset[2];     /* record_route_preset(): explicit addresses */
+	str_t route_params;     /* params of our Route that loose_route() consumed */
+	bool route_consumed;    /* loose_route() removed a Route of ours */
 } msg_t;
 
 /* Edit state, to undo what a branch route changed before the next branch. */

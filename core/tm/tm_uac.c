@@ -8,6 +8,7 @@
 
 #include "../fwd/fwd.h"
 #include "../lib/log.h"
+#include "../rr/rr.h"
 #include "../worker/worker.h"
 #include "tm_int.h"
 
@@ -242,6 +243,8 @@ static int send_one(tm_cell_t *c, msg_t *m)
 		LOG_MSG_INFO(TM, &cid, "not relaying: Max-Forwards exhausted or malformed");
 		return -1;
 	}
+	if (rr_apply(m, d.from) < 0)
+		return -1;
 	unsigned idx = c->nbranches;
 	str_t via = fwd_via_line(m, d.from, d.proto, branch_id(m, c, idx));
 	str_t out = msg_build_request(m, via, d.proto != SIP_PROTO_UDP);
