@@ -2,7 +2,7 @@
 # `make run` and `make test` work on a fresh Debian 12 machine as root.
 
 DEB_PACKAGES := gcc meson ninja-build pkg-config libluajit-5.1-dev luajit libev-dev check \
-	libssl-dev lua-busted lua-cjson python3 clang
+	libssl-dev lua-busted lua-cjson python3 clang postgresql libpq-dev
 BUILD := build
 BUILD_ASAN := build-asan
 

@@ -180,6 +180,34 @@ static const cfg_key_t cfg_schema[] = {
 
 	SECTION("fwd"),
 	BOOL("fwd.reply_unmatched", fwd.reply_unmatched, 1),
+
+	SECTION("usrloc"),
+	STRING("usrloc.db_url", usrloc.db_url, NULL),
+	INT("usrloc.db_mode", usrloc.db_mode, 0, 3, 0),
+	INT("usrloc.db_timeout", usrloc.db_timeout, 100, 60000, 2000),
+	BOOL("usrloc.use_domain", usrloc.use_domain, 0),
+	/* 2^20 buckets is already far more than a node's users */
+	INT("usrloc.hash_size", usrloc.hash_size, 1, 20, 10),
+	INT("usrloc.timer_interval", usrloc.timer_interval, 1, 86400, 60),
+	INT("usrloc.nat_bflag", usrloc.nat_bflag, -1, 31, -1),
+	INT("usrloc.server_id", usrloc.server_id, 0, 2147483647, 0),
+
+	SECTION("registrar"),
+	INT("registrar.default_expires", registrar.default_expires, 1, 2147483647, 3600),
+	INT("registrar.min_expires", registrar.min_expires, 0, 2147483647, 60),
+	INT("registrar.max_expires", registrar.max_expires, 0, 2147483647, 0),
+	INT("registrar.expires_range", registrar.expires_range, 0, 100, 0),
+	INT("registrar.default_expires_range", registrar.default_expires_range, 0, 100, 0),
+	INT("registrar.max_contacts", registrar.max_contacts, 0, NOMAX, 0),
+	BOOL("registrar.use_path", registrar.use_path, 0),
+	INT("registrar.path_mode", registrar.path_mode, 0, 2, 2),
+	BOOL("registrar.path_use_received", registrar.path_use_received, 0),
+	BOOL("registrar.method_filtering", registrar.method_filtering, 0),
+	BOOL("registrar.append_branches", registrar.append_branches, 1),
+	INT("registrar.retry_after", registrar.retry_after, 0, 86400, 30),
+	INT("registrar.cseq_delay", registrar.cseq_delay, 0, 3600, 20),
+	STRING("registrar.received_avp", registrar.received_avp, NULL),
+	STRING("registrar.received_param", registrar.received_param, "received"),
 };
 
 #define NKEYS (sizeof cfg_schema / sizeof cfg_schema[0])

@@ -103,6 +103,36 @@ typedef struct {
 		bool reply_unmatched;      /* forward replies matching no transaction statelessly;
 		                              default true */
 	} fwd;
+
+	struct {
+		char *db_url;              /* postgres://user:pass@host:port/db; NULL = none */
+		unsigned db_mode;          /* 0 memory (default), 1 write-through, 2 write-back,
+		                              3 database only */
+		unsigned db_timeout;       /* ms bound on connecting and on every statement; default 2000 */
+		bool use_domain;           /* AOR is user@domain rather than user; default false */
+		unsigned hash_size;        /* 2^hash_size buckets per table; default 10 */
+		unsigned timer_interval;   /* seconds between expiry / write-back runs; default 60 */
+		int nat_bflag;             /* branch flag marking a contact behind NAT; -1 = none */
+		unsigned server_id;        /* stored with every contact; default 0 */
+	} usrloc;
+
+	struct {
+		unsigned default_expires;  /* seconds when the REGISTER gives none; default 3600 */
+		unsigned min_expires;      /* below it: 423 with Min-Expires; 0 = none; default 60 */
+		unsigned max_expires;      /* above it: clamped; 0 = no limit (default) */
+		unsigned expires_range;    /* percent of random spread on expires; default 0 */
+		unsigned default_expires_range; /* the same when default_expires is used; default 0 */
+		unsigned max_contacts;     /* per AOR, 0 = unlimited (default); more: 403 */
+		bool use_path;             /* store Path (RFC 3327); default false */
+		unsigned path_mode;        /* 0 off, 1 lazy, 2 strict (420 without Supported: path) */
+		bool path_use_received;    /* $du from the received= param of the first Path URI */
+		bool method_filtering;     /* lookup skips contacts whose Allow excludes the method */
+		bool append_branches;      /* lookup adds the other contacts as branches; default true */
+		unsigned retry_after;      /* Retry-After on 5xx replies of save(); 0 = none; default 30 */
+		unsigned cseq_delay;       /* seconds an equal CSeq counts as a retransmission; default 20 */
+		char *received_avp;        /* "$avp(name)" holding a NAT source URI to store as received */
+		char *received_param;      /* Contact parameter showing received in replies; default "received" */
+	} registrar;
 } ksr_cfg_t;
 
 /*

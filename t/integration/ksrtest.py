@@ -734,7 +734,14 @@ class Server:
         self.proc = subprocess.Popen([str(ksrd_path()), "-f", str(self.cfg_path), "-E"],
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log)
         if self.ready:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.proc.kill()
+                self.proc.wait(5)
+                self._log.close()
+                self.proc = None
+                raise
         return self
 
     def wait_ready(self):

@@ -343,6 +343,23 @@ class TortureTest(unittest.TestCase):
                 socks[port] = None
         return socks[port]
 
+    @staticmethod
+    def reply_to(peer, raw, timeout):
+        """The first datagram that is a reply to raw (same Call-ID, when it has one), or None."""
+        m = re.search(rb"\r\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*)", raw, re.I)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            got = peer.recv(left) if left > 0 else None
+            if not got:
+                return None
+            try:
+                reply = parse(got[0])
+            except ValueError:
+                continue
+            if not m or reply.get("Call-ID") == m.group(1).decode("latin-1").strip():
+                return reply
+
     def check_one(self, srv, socks, row, raw):
         is_request = row["kind"] == "request"
         target = top_via_target(raw)
@@ -353,8 +370,7 @@ class TortureTest(unittest.TestCase):
         try:
             peer.drain()
             peer.send(raw, srv.udp)
-            got = peer.recv(1.0 if is_request and target is not False else QUIET)
-            reply = parse(got[0]) if got else None
+            reply = self.reply_to(peer, raw, 1.0 if is_request and target is not False else QUIET)
             why = f"{row['name']}: {row['expected']}, {row['expected_server_action']!r}: got " + (
                 reply.start if reply else "nothing")
             self.assertTrue(srv.alive(), "ksrd died on " + row["name"])
