@@ -95,6 +95,8 @@ typedef struct {
 		bool noisy_ctimer;            /* cancel and 408 after fr_inv_timer even if ringing; true */
 		unsigned unmatched_cancel;    /* 0: reply 481 (default); 1: forward statelessly; 2: drop */
 	} tm;
+
+	struct {
 		bool append_fromtag;        /* ;ftag= in our Record-Route (is_direction); default true */
 		bool enable_double_rr;      /* two entries when leaving by another socket; default true */
 	} rr;
