@@ -29,6 +29,7 @@ typedef struct {
 	int (*event)(void *engine, const char *fn, const char *evname, msg_t *m);
 } worker_hooks_t;
 
+/*
  * Subsystems above the message path (tm) hook in here rather than being called
  * by name, so dependencies keep running one way. A reply filter sees every
  * reply after ksr_reply_route and returns 1 when it took the reply (then it is
