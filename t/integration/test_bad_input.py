@@ -239,6 +239,12 @@ class TcpLimitsTest(unittest.TestCase):
             self.assertEqual(p.buf, b"")
             still_serving(self, srv)
 
+    def test_idle_connection_closed(self):
+        with Server(config={"tcp": {"idle_timeout": 1}}) as srv, TcpPeer(srv.tcp) as p:
+            self.assertEqual(p.request(make_request("OPTIONS", srv.uri(), p.via())).status, 200)
+            self.assertFalse(p.closed_by_peer(0.5), "closed before idle_timeout")
+            self.assertTrue(p.closed_by_peer(3.0), "an idle connection was kept past idle_timeout")
+
     def test_stalled_message_closed_after_read_timeout(self):
         with Server(config={"tcp": {"read_timeout": 1}}) as srv, TcpPeer(srv.tcp) as p:
             p.send(cut(make_request("OPTIONS", srv.uri(), p.via()), b"CSeq"))

@@ -88,6 +88,24 @@ class OptionsTest(unittest.TestCase):
             self.skipTest("no IPv6 loopback")
         self.roundtrip_tcp(LOCAL6, self.srv.tcp6)
 
+    def test_tcp_pipelined_and_dripped(self):
+        # framing by Content-Length: two requests in one segment, then one a byte at a time
+        with TcpPeer(self.srv.tcp) as p:
+            a = make_request("MESSAGE", self.srv.uri(), p.via(), body="first body")
+            b = make_request("OPTIONS", self.srv.uri(), p.via())
+            p.send(bytes(a) + bytes(b))
+            ra, rb = p.recv_msg(), p.recv_msg()
+            self.assertIsNotNone(ra)
+            self.assertIsNotNone(rb)
+            self.assertEqual((ra.get("Call-ID"), ra.status), (a.get("Call-ID"), 403))
+            self.assertEqual((rb.get("Call-ID"), rb.status), (b.get("Call-ID"), 200))
+            c = make_request("OPTIONS", self.srv.uri(), p.via(), body="drip")
+            for i in range(0, len(bytes(c)), 7):
+                p.send(bytes(c)[i:i + 7])
+            rc = p.recv_msg()
+            self.assertIsNotNone(rc, "no answer to a message sent in small pieces")
+            self.assertEqual(rc.get("Call-ID"), c.get("Call-ID"))
+
     def test_retransmission_same_to_tag(self):
         with UdpPeer() as p:
             req = make_request("OPTIONS", self.srv.uri(), p.via())
