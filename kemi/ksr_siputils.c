@@ -8,6 +8,8 @@
  * URIs are parsed into the message arena. Like Kamailio's URI parser, only
  * sip, sips, tel, tels and urn count as URIs here.
  */
+#include <time.h>
+
 #include "../core/lib/log.h"
 #include "../core/sl/sl.h"
 #include "ksr.h"
@@ -348,6 +350,62 @@ int ksr_siputils_cmp_aor(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 int ksr_siputils_cmp_hdr_name(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
 	return cmp_result(cmp_bytes(a[0].s, a[1].s, true));
+}
+
+/* ---------------------------------------------------------------- Date */
+
+static int two_digits(const char *p)
+{
+	if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+		return -1;
+	return (p[0] - '0') * 10 + (p[1] - '0');
+}
+
+/*
+ * RFC 3261 §20.17 / RFC 1123: "Sun, 06 Nov 1994 08:49:37 GMT", nothing else
+ * (Kamailio's date parser is as strict). Returns false when malformed.
+ */
+static bool parse_date(str_t s, time_t *out)
+{
+	static const char wkdays[] = "MonTueWedThuFriSatSun";
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	const char *p = s.s;
+	if (s.len != 29 || p[3] != ',' || p[4] != ' ' || p[7] != ' ' || p[11] != ' ' || p[16] != ' ' ||
+	    p[19] != ':' || p[22] != ':' || p[25] != ' ' || memcmp(p + 26, "GMT", 3) != 0)
+		return false;
+	bool wk = false;
+	for (int i = 0; i < 7 && !wk; i++)
+		wk = memcmp(p, wkdays + 3 * i, 3) == 0;
+	int mon = -1;
+	for (int i = 0; i < 12 && mon < 0; i++)
+		if (memcmp(p + 8, months + 3 * i, 3) == 0)
+			mon = i;
+	int day = two_digits(p + 5), y1 = two_digits(p + 12), y2 = two_digits(p + 14);
+	int hh = two_digits(p + 17), mm = two_digits(p + 20), ss = two_digits(p + 23);
+	if (!wk || mon < 0 || day < 1 || day > 31 || y1 < 0 || y2 < 0 || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
+	    ss < 0 || ss > 60)
+		return false;
+	struct tm tm = {.tm_year = y1 * 100 + y2 - 1900, .tm_mon = mon, .tm_mday = day, .tm_hour = hh,
+			.tm_min = mm, .tm_sec = ss};
+	*out = timegm(&tm);
+	return *out != (time_t)-1;
+}
+
+/* hdr_date_check(tdiff): 1 when the Date header is not older than tdiff seconds,
+ * -4 when it is, -1 when it is missing or malformed. */
+int ksr_siputils_hdr_date_check(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	sip_hdr_t *h = c->msg->sip.first[HDR_DATE];
+	time_t t;
+	if (!h) {
+		log_err(c, "no Date header");
+		return -1;
+	}
+	if (!parse_date(str_trim(h->body), &t)) {
+		log_err(c, "malformed Date header");
+		return -1;
+	}
+	return time(NULL) > t + a[0].i ? -4 : 1;
 }
 
 /* ---------------------------------------------------------------- OPTIONS */

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Copyright (c) 2026 the ksrd authors
 """KSR.siputils from a real route: return codes in the reason phrase, R-URI edits as the UAS sees them."""
+import email.utils
 import unittest
 
 from ksrtest import LOCAL4, Server, Uas, UdpPeer, make_request, make_response
@@ -71,6 +72,7 @@ cases.options = function()
 	if rc < 0 then KSR.sl.sl_send_reply(404, "rc=" .. rc) end
 end
 cases.relay = relay
+cases.date = function() answer(su.hdr_date_check(tonumber(KSR.pv.get("$hdr(X-Tdiff)")))) end
 
 function ksr_request_route()
 	local case = KSR.pv.get("$hdr(X-Case)")
@@ -183,6 +185,20 @@ class SiputilsTest(unittest.TestCase):
     # -- comparisons
     def test_comparisons(self):
         self.assertEqual(self.codes("cmp"), [1, -1, 1, -1, -1, -1, -1, -2, 1, -1, -1, -1, -2, 1, -1, -2])
+
+    # -- Date
+    def test_hdr_date_check(self):
+        def check(date, tdiff=60):
+            hdrs = [("X-Tdiff", str(tdiff))] + ([("Date", date)] if date else [])
+            return self.codes("date", headers=hdrs)[0]
+        now = email.utils.formatdate(usegmt=True)
+        self.assertEqual(check(now), 1)
+        self.assertEqual(check("Sat, 13 Nov 2010 23:29:00 GMT"), -4)
+        self.assertEqual(check("Sat, 13 Nov 2010 23:29:00 GMT", 2 ** 31), 1)
+        self.assertEqual(check(None), -1)
+        self.assertEqual(check("13 Nov 2010 23:29:00 GMT"), -1)
+        self.assertEqual(check("Sat, 13 Nov 2010 23:29:00 CET"), -1)
+        self.assertIsNotNone(self.srv.wait_log(r"hdr_date_check: malformed Date header"))
 
     # -- OPTIONS
     def test_options_reply(self):
