@@ -207,6 +207,28 @@ class ForwardTest(unittest.TestCase):
             uas.reply(rec, 200)
             self.assertReplyBack(p.recv_msg(), req)
 
+    def test_via_lists_on_one_line(self):
+        # the request's Vias in one comma list; the UAS answers with all of them on one line
+        uas = self.uas["udp"]
+        uas.status = None
+        with UdpPeer() as p:
+            second = "SIP/2.0/UDP 10.1.2.3:5070;branch=z9hG4bKsecond"
+            req = make_request("MESSAGE", "sip:udp@example.com", [])
+            req.headers.insert(0, ("Via", p.via() + ", " + second))
+            p.send(req, self.srv.udp)
+            rec = self.forwarded("udp")
+            self.assertEqual(rec.msg.vias()[2], second)
+            reply = make_response(rec.msg, 200)
+            vias = reply.get_all("Via")
+            reply.remove("Via")
+            reply.headers.insert(0, ("Via", ", ".join(vias)))
+            uas.send_along_via(reply, rec)
+            back = p.recv_msg()
+            self.assertIsNotNone(back, f"the reply did not come back\n{self.srv.log()[-2000:]}")
+            self.assertEqual(len(back.vias()), 2, back.vias())
+            self.assertEqual(back.vias()[1], second)
+            self.assertEqual(parse_via(back.vias()[0]).branch, parse_via(req.vias()[0]).branch)
+
     def test_reply_route_drop(self):
         with UdpPeer() as p:
             self.uas["udp"].reason = "Drop Me"

@@ -106,6 +106,34 @@ class OptionsTest(unittest.TestCase):
             self.assertIsNotNone(rc, "no answer to a message sent in small pieces")
             self.assertEqual(rc.get("Call-ID"), c.get("Call-ID"))
 
+    def test_compact_names_and_via_list(self):
+        # compact header names, two via-parms on one line: the reply keeps them as they were,
+        # received/rport going to the first only
+        with UdpPeer() as p:
+            req = make_request("OPTIONS", self.srv.uri(), [])
+            req.headers = [("v", p.via() + " , SIP/2.0/UDP 10.1.2.3:5070;branch=z9hG4bKsecond")] + [
+                ({"From": "f", "To": "t", "Call-ID": "i", "Content-Length": "l"}.get(n, n), v)
+                for n, v in req.headers]
+            reply = p.request(self.srv.udp, req)
+            self.assertIsNotNone(reply, "no answer with compact header names")
+            self.assertEqual(reply.status, 200, reply.start)
+            self.assertEqual(reply.vias()[1], "SIP/2.0/UDP 10.1.2.3:5070;branch=z9hG4bKsecond")
+            top = parse_via(reply.vias()[0])
+            self.assertEqual((top.params.get("rport"), top.params.get("received")), (str(p.port), LOCAL4))
+            for name in ("From", "Call-ID", "CSeq"):
+                self.assertEqual(reply.get(name), req.get(name), name)
+            self.assertTrue(reply.get("To").startswith(req.get("To")))
+
+    def test_stale_received_and_rport_replaced(self):
+        with UdpPeer() as p:
+            req = make_request("OPTIONS", self.srv.uri(), p.via(rport=False) + ";received=10.9.9.9;rport=1111")
+            reply = p.request(self.srv.udp, req)
+            self.assertIsNotNone(reply, "no answer: the stale rport was followed?")
+            top = parse_via(reply.vias()[0])
+            self.assertEqual(top.param_order.count("received"), 1, top.text)
+            self.assertEqual(top.param_order.count("rport"), 1, top.text)
+            self.assertEqual((top.params["received"], top.params["rport"]), (LOCAL4, str(p.port)))
+
     def test_retransmission_same_to_tag(self):
         with UdpPeer() as p:
             req = make_request("OPTIONS", self.srv.uri(), p.via())
