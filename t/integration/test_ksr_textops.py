@@ -117,9 +117,12 @@ end
 
 
 class TextopsBase(unittest.TestCase):
+    """A server running cls.ROUTE and a UDP UAS; helpers to run cases (also used by textopsx)."""
+    ROUTE = ROUTE
+
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(script=ROUTE)
+        cls.srv = Server(script=cls.ROUTE)
         cls.srv.start()
         cls.uas = Uas("udp")
 
@@ -154,23 +157,23 @@ class TextopsBase(unittest.TestCase):
         self.assertTrue(reply.reason.startswith("rc="), reply.start)
         return reply.reason[3:]
 
-    def forward(self, case, *args, headers=(), body=b"", ctype=None, peer=None, uas=None):
-        """Runs a case that forwards; returns (rc, what the UAS received)."""
+    def forward(self, case, *args, headers=(), body=b"", ctype=None, peer=None, uas=None, frm=None):
+        """Runs a case that forwards; returns (rc, what the UAS received); the UAS's reply is in self.reply."""
         uas = uas or self.uas
         hdrs = self.args(*args) + [("X-Dst", uas.uri)] + list(headers)
         if ctype:
             hdrs.append(("Content-Type", ctype))
         p = peer or UdpPeer()
         try:
-            req = make_request("MESSAGE", self.srv.uri(case), p.via(), headers=hdrs, body=body)
+            req = make_request("MESSAGE", self.srv.uri(case), p.via(), headers=hdrs, body=body, frm=frm)
             if isinstance(p, TcpPeer):
                 p.send(req)
             else:
                 p.send(req, self.srv.udp)
             rec = uas.wait_request()
             self.assertIsNotNone(rec, f"UAS got nothing for {case}\n{self.srv.log()[-2000:]}")
-            reply = p.recv_msg()
-            self.assertIsNotNone(reply, "the UAS's reply did not come back")
+            self.reply = p.recv_msg()
+            self.assertIsNotNone(self.reply, "the UAS's reply did not come back")
         finally:
             if peer is None:
                 p.close()
