@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "net/net.h"
 #include "registrar/registrar.h"
+#include "rpc/rpc.h"
 #include "rr/rr.h"
 #include "sl/sl.h"
 #include "usrloc/usrloc.h"
@@ -103,55 +104,43 @@ int main(int argc, char **argv)
 	log_setup(cfg.log.prefix, force_stderr || cfg.log.to_stderr);
 	hash_seed_init();
 
+	rc = 1;
+	struct ev_loop *loop = NULL;
 	if (ksr_engine_init(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ksrd: script %s: %s\n", cfg.script, err);
-		ksr_engine_shutdown();
-		cfg_free(&cfg);
-		return 1;
+		goto out_engine;
 	}
 	if (check_only) {
 		printf("ksrd: %s: configuration OK; script %s OK; %u listen address(es), %u worker(s)\n",
 		       file ? file : "(defaults)", cfg.script, cfg.nlisten, cfg.workers);
-		ksr_engine_shutdown();
-		cfg_free(&cfg);
-		return 0;
+		rc = 0;
+		goto out_engine;
 	}
 	if (net_init(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ksrd: %s\n", err);
-		ksr_engine_shutdown();
-		cfg_free(&cfg);
-		return 1;
+		goto out_engine;
 	}
 	sl_init(cfg.sl.server_header);
 	fwd_init();
+	rr_init(&cfg);
 	if (auth_init(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ksrd: %s\n", err);
-		net_shutdown();
-		ksr_engine_shutdown();
-		cfg_free(&cfg);
-		return 1;
+		goto out_net;
 	}
 	if (tm_init(&cfg) < 0) {
 		fprintf(stderr, "ksrd: cannot start the transaction timer\n");
-		net_shutdown();
-		ksr_engine_shutdown();
-		cfg_free(&cfg);
-		return 1;
+		goto out_auth;
 	}
-
 	/* usrloc loads its table from the database (db_mode 1, 2) before any worker runs */
 	if (ul_init(&cfg, err, sizeof(err)) < 0 || reg_init(&cfg) < 0 || ul_start() < 0) {
 		fprintf(stderr, "ksrd: %s\n", err);
-		ul_shutdown();
-		tm_shutdown();
-		net_shutdown();
-		ksr_engine_shutdown();
-		cfg_free(&cfg);
-		return 1;
+		goto out_ul;
 	}
 	ul_rpc_init();
+	tm_rpc_init();
+	ksr_engine_rpc_init();
 
-	struct ev_loop *loop = ev_default_loop(0);
+	loop = ev_default_loop(0);
 	ev_signal sig_term, sig_int, sig_hup;
 	ev_signal_init(&sig_term, on_stop, SIGTERM);
 	ev_signal_init(&sig_int, on_stop, SIGINT);
@@ -163,11 +152,11 @@ int main(int argc, char **argv)
 
 	if (workers_start(&cfg, ksr_engine_hooks()) < 0) {
 		LOG_CRIT(CORE, "workers failed to start");
-		ul_shutdown();
-		net_shutdown();
-		ksr_engine_shutdown();
-		cfg_free(&cfg);
-		return 1;
+		goto out_ul;
+	}
+	if (rpc_start(loop, &cfg, err, sizeof(err)) < 0) {
+		LOG_CRIT(CORE, "control socket: %s", err);
+		goto out_workers;
 	}
 	for (unsigned i = 0; i < net_listen_count(); i++)
 		LOG_NOTICE(CORE, "listening on %s (advertised %s:%u)", net_listen_get(i)->sock_str,
@@ -175,15 +164,24 @@ int main(int argc, char **argv)
 	LOG_NOTICE(CORE, "ksrd %s started: %u workers, script %s", KSR_VERSION, workers_count(), cfg.script);
 
 	ev_run(loop, 0);
-
+	rc = 0;
+	rpc_stop();
+out_workers:
 	workers_stop();
+out_ul:
 	ul_shutdown(); /* after the workers: flushes what they wrote last (db_mode 2) */
 	tm_shutdown();
-	net_shutdown();
-	ksr_engine_shutdown();
-	ev_loop_destroy(loop);
+out_auth:
 	auth_shutdown();
+out_net:
+	net_shutdown();
+out_engine:
+	ksr_engine_shutdown();
+	if (loop)
+		ev_loop_destroy(loop);
 	cfg_free(&cfg);
+	if (check_only || rc != 0)
+		return rc;
 	LOG_NOTICE(CORE, "stopped");
-	return 0;
+	return rc;
 }

@@ -28,4 +28,6 @@ const worker_hooks_t *ksr_engine_hooks(void);
  * switch to it before its next callback. 0 or -1 with the Lua error in errbuf. */
 int ksr_engine_reload(const char *path, char *errbuf, size_t errlen);
 unsigned ksr_engine_generation(void);
+/* Registers app_lua.* RPC methods. */
+int ksr_engine_rpc_init(void);
 const char *ksr_engine_script(void);

@@ -96,6 +96,7 @@ typedef struct msg {
 	str_t rr_preset[2];     /* record_route_preset(): explicit addresses */
 	str_t route_params;     /* params of our Route that loose_route() consumed */
 	bool route_consumed;    /* loose_route() removed a Route of ours */
+	bool maxfwd_done;       /* the script handled Max-Forwards (KSR.maxfwd): fwd leaves it */
 } msg_t;
 
 /* Edit state, to undo what a branch route changed before the next branch. */

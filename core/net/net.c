@@ -191,8 +191,8 @@ bool net_is_myself(str_t host, uint16_t port, sip_proto_t proto)
 		port = proto == SIP_PROTO_TLS ? 5061 : 5060;
 	if (!port_is_ours(port, proto))
 		return false;
-	if (net_addr_from_ip(host, 0, &a))
-		return net_is_myself_ip(&a);
+	if (net_addr_from_ip(host, 0, &a) && net_is_myself_ip(&a))
+		return true;
 	for (unsigned i = 0; i < net_nlistens; i++)
 		if (str_caseeq(host, net_listens[i].host))
 			return true;

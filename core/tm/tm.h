@@ -109,5 +109,7 @@ typedef struct {
 
 /* Visits every transaction (snapshot of each, taken under its lock). */
 void tm_list(void (*fn)(const tm_info_t *t, void *arg), void *arg);
+/* Registers tm.stats, tm.list, tm.cancel. */
+int tm_rpc_init(void);
 /* Cancels the INVITE transaction with that Call-ID and CSeq number. 1 found, -1 not. */
 int tm_cancel_callid(str_t callid, str_t cseq, int reason_code);
