@@ -650,8 +650,12 @@ static bool edits_add(msg_t *m, edits_t *ed, size_t so, size_t eo, str_t repl)
 	return true;
 }
 
-/* Segment [a, b) with the edits applied; *touched tells whether any applies. */
-static str_t segment_apply(msg_t *m, const view_t *v, size_t a, size_t b, bool last, const edits_t *ed,
+/*
+ * Segment [a, b) with the edits applied; *touched tells whether any applies.
+ * An edit starting at b belongs to the next segment, except for `take_end`
+ * (the body, and the last header for insertions at the end of the headers).
+ */
+static str_t segment_apply(msg_t *m, const view_t *v, size_t a, size_t b, bool take_end, const edits_t *ed,
 			   bool *touched)
 {
 	msg_buf_t out;
@@ -660,7 +664,7 @@ static str_t segment_apply(msg_t *m, const view_t *v, size_t a, size_t b, bool l
 	mbuf_init(&out, m->arena, (b - a) + 64);
 	for (unsigned i = 0; i < ed->n; i++) {
 		const tx_edit_t *e = &ed->v[i];
-		bool starts = (e->so >= a && e->so < b) || (last && e->so == b);
+		bool starts = (e->so >= a && e->so < b) || (take_end && e->so == b && e->eo == b);
 		bool covers = e->so < b && e->eo > a;
 		if (!starts && !covers)
 			continue;
@@ -694,7 +698,8 @@ static int view_apply(ksr_ctx_t *c, const view_t *v, const edits_t *ed)
 	size_t sa = v->off[v->nhdrs], sb = v->off[v->nhdrs + 1];
 	for (unsigned i = 0; i < ed->n; i++) {
 		const tx_edit_t *e = &ed->v[i];
-		if (sb > sa && ((e->so >= sa && e->so < sb) || (e->so < sb && e->eo > sa))) {
+		bool insert_at_end = e->so == sa && e->eo == sa && v->nhdrs; /* goes to the last header */
+		if (sb > sa && !insert_at_end && ((e->so >= sa && e->so < sb) || (e->so < sb && e->eo > sa))) {
 			ksr_text_err(c, "a match spans the end of the headers; not changed");
 			return -1;
 		}
@@ -705,7 +710,7 @@ static int view_apply(ksr_ctx_t *c, const view_t *v, const edits_t *ed)
 		bool touched, last = seg + 1 == nseg;
 		if (seg == v->nhdrs || (a == b && !last))
 			continue;
-		str_t t = segment_apply(m, v, a, b, last, ed, &touched);
+		str_t t = segment_apply(m, v, a, b, last || seg + 1 == v->nhdrs, ed, &touched);
 		if (!touched)
 			continue;
 		int rc;
@@ -730,7 +735,8 @@ typedef struct {
 	const subst_t *sub;
 	str_t literal;
 	bool all, allow_empty;
-	str_t what; /* pattern, for messages */
+	str_t what;  /* pattern, for messages */
+	bool append; /* insert `literal` after the match instead of replacing it */
 } scan_t;
 
 static int view_scan(ksr_ctx_t *c, const view_t *v, size_t lo, size_t hi, const scan_t *sc, edits_t *ed)
@@ -744,6 +750,8 @@ static int view_scan(ksr_ctx_t *c, const view_t *v, size_t lo, size_t hi, const 
 			return -1;
 		}
 		str_t repl = sc->sub ? subst_repl(c, sc->sub, v->s, pm) : sc->literal;
+		if (sc->append)
+			so = eo;
 		if (!repl.s || !edits_add(c->msg, ed, so, eo, repl))
 			return -1;
 		if (!sc->all)
@@ -926,7 +934,7 @@ static int replace_in_message(ksr_ctx_t *c, const ksr_arg_t *a, bool all, bool h
 	const regex_t *re = ksr_re_get(c, a[0].s, KSR_RE_FLAGS);
 	if (!re || !view_message(c->msg, &v))
 		return -1;
-	scan_t sc = {re, NULL, a[1].s, all, !all, a[0].s};
+	scan_t sc = {re, NULL, a[1].s, all, !all, a[0].s, false};
 	return view_replace(c, &v, 0, hdrs_only ? v.off[v.nhdrs] : v.len, &sc);
 }
 
@@ -959,7 +967,7 @@ static int replace_in_body(ksr_ctx_t *c, const ksr_arg_t *a, bool all, int cflag
 	const regex_t *re = ksr_re_get(c, a[0].s, cflags);
 	if (!re)
 		return -1;
-	scan_t sc = {re, NULL, a[1].s, all, !all, a[0].s};
+	scan_t sc = {re, NULL, a[1].s, all, !all, a[0].s, false};
 	return view_replace(c, &v, 0, v.len, &sc);
 }
 
@@ -981,6 +989,79 @@ int ksr_textops_replace_body_atonce(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t
 	return replace_in_body(c, a, true, REG_EXTENDED | REG_ICASE);
 }
 
+/* Inserts a[1] after the first match of regex a[0] in the headers and body (or the body alone). */
+static int search_append(ksr_ctx_t *c, const ksr_arg_t *a, bool body_only)
+{
+	view_t v;
+	if (body_only)
+		view_body(c->msg, &v);
+	else if (!view_message(c->msg, &v))
+		return -1;
+	if (!v.len)
+		return -1;
+	const regex_t *re = ksr_re_get(c, a[0].s, KSR_RE_FLAGS);
+	if (!re)
+		return -1;
+	scan_t sc = {re, NULL, a[1].s, false, true, a[0].s, true};
+	return view_replace(c, &v, 0, v.len, &sc);
+}
+
+int ksr_textops_search_append(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	(void)r;
+	return search_append(c, a, false);
+}
+
+int ksr_textops_search_append_body(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	(void)r;
+	return search_append(c, a, true);
+}
+
+/* String (not regex) replace in v->s[lo, hi); mode "a": every occurrence, else the first. */
+static int replace_str_in(ksr_ctx_t *c, const view_t *v, size_t lo, size_t hi, const ksr_arg_t *a)
+{
+	str_t match = a[0].s;
+	bool all = a[2].s.len && a[2].s.s[0] == 'a';
+	edits_t ed = {0};
+	if (!match.len)
+		return -1;
+	for (size_t p = lo; p + match.len <= hi;) {
+		const char *f = memmem(v->s + p, hi - p, match.s, match.len);
+		if (!f)
+			break;
+		size_t so = (size_t)(f - v->s);
+		if (!edits_add(c->msg, &ed, so, so + match.len, a[1].s))
+			return -1;
+		if (!all)
+			break;
+		p = so + match.len;
+	}
+	return ed.n ? view_apply(c, v, &ed) : -1;
+}
+
+int ksr_textops_replace_str(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	(void)r;
+	view_t v;
+	return view_message(c->msg, &v) ? replace_str_in(c, &v, 0, v.len, a) : -1;
+}
+
+int ksr_textops_replace_hdrs_str(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	(void)r;
+	view_t v;
+	return view_message(c->msg, &v) ? replace_str_in(c, &v, 0, v.off[v.nhdrs], a) : -1;
+}
+
+int ksr_textops_replace_body_str(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	(void)r;
+	view_t v;
+	view_body(c->msg, &v);
+	return replace_str_in(c, &v, 0, v.len, a);
+}
+
 /* ---------------------------------------------------------------- subst */
 
 static int subst_view(ksr_ctx_t *c, str_t expr, view_t *v)
@@ -990,7 +1071,7 @@ static int subst_view(ksr_ctx_t *c, str_t expr, view_t *v)
 	const re_slot_t *s = subst_get(c, expr);
 	if (!s)
 		return -1;
-	scan_t sc = {&s->re, s->subst, STR_NULL, s->subst->global, false, expr};
+	scan_t sc = {&s->re, s->subst, STR_NULL, s->subst->global, false, expr, false};
 	return view_replace(c, v, 0, v->len, &sc);
 }
 
@@ -1300,4 +1381,33 @@ int ksr_textops_str_ifind(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 	(void)c;
 	(void)r;
 	return find(a[0].s, a[1].s, true);
+}
+
+/* Whether the characters of clist are in txt: any of them, or all of them. */
+static int chars_in(str_t txt, str_t clist, bool all)
+{
+	if (!txt.len || !clist.len)
+		return -1;
+	for (size_t i = 0; i < clist.len; i++) {
+		bool in = memchr(txt.s, clist.s[i], txt.len) != NULL;
+		if (in && !all)
+			return 1;
+		if (!in && all)
+			return -1;
+	}
+	return all ? 1 : -1;
+}
+
+int ksr_textops_str_any_in(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	(void)c;
+	(void)r;
+	return chars_in(a[0].s, a[1].s, false);
+}
+
+int ksr_textops_str_all_in(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	(void)c;
+	(void)r;
+	return chars_in(a[0].s, a[1].s, true);
 }

@@ -57,6 +57,11 @@ T.replace_hdrs = function() fwd(KSR.textops.replace_hdrs(A(), B())) end
 T.replace_body = function() fwd(KSR.textops.replace_body(A(), B())) end
 T.replace_body_all = function() fwd(KSR.textops.replace_body_all(A(), B())) end
 T.replace_body_atonce = function() fwd(KSR.textops.replace_body_atonce(A(), B())) end
+T.replace_str = function() fwd(KSR.textops.replace_str(A(), B(), C())) end
+T.replace_hdrs_str = function() fwd(KSR.textops.replace_hdrs_str(A(), B(), C())) end
+T.replace_body_str = function() fwd(KSR.textops.replace_body_str(A(), B(), C())) end
+T.search_append = function() fwd(KSR.textops.search_append(A(), B())) end
+T.search_append_body = function() fwd(KSR.textops.search_append_body(A(), B())) end
 T.subst = function() fwd(KSR.textops.subst(A())) end
 T.subst_body = function() fwd(KSR.textops.subst_body(A())) end
 T.subst_hf = function() fwd(KSR.textops.subst_hf(A(), B(), C())) end
@@ -88,6 +93,8 @@ T.starts_with = function() rc(KSR.textops.starts_with(A(), B())) end
 T.ends_with = function() rc(KSR.textops.ends_with(A(), B())) end
 T.str_find = function() rc(KSR.textops.str_find(A(), B())) end
 T.str_ifind = function() rc(KSR.textops.str_ifind(A(), B())) end
+T.str_any_in = function() rc(KSR.textops.str_any_in(A(), B())) end
+T.str_all_in = function() rc(KSR.textops.str_all_in(A(), B())) end
 
 -- Arguments come in X-A1..X-A3 ("<CRLF>" stands for a line end) and the UAS in
 -- X-Dst; those headers are taken out before a case runs, so that a case
@@ -403,6 +410,41 @@ class ReplaceTest(TextopsBase):
         self.assertEqual((rc, rec.msg.body), ("1", b""))
         self.assertFramed(rec)
 
+    def test_replace_str(self):
+        hdrs = [("X-T", "a.b a.b"), ("X-U", "axb")]
+        rc, rec = self.forward("replace_str", "a.b", "x", "f", headers=hdrs)
+        self.assertEqual((rc, rec.msg.get("X-T"), rec.msg.get("X-U")), ("1", "x a.b", "axb"))  # not a regex
+        rc, rec = self.forward("replace_str", "a.b", "x", "a", headers=hdrs, body=b"a.b", ctype="text/plain")
+        self.assertEqual((rc, rec.msg.get("X-T"), rec.msg.body), ("1", "x x", b"x"))
+        self.assertFramed(rec)
+        rc, rec = self.forward("replace_str", "A.B", "x", "a", headers=hdrs)
+        self.assertEqual((rc, rec.msg.get("X-T")), ("-1", "a.b a.b"))  # case matters
+
+    def test_replace_hdrs_body_str(self):
+        hdrs = [("X-T", "same")]
+        rc, rec = self.forward("replace_hdrs_str", "same", "hdr", "a", headers=hdrs, body=b"same", ctype="text/plain")
+        self.assertEqual((rc, rec.msg.get("X-T"), rec.msg.body), ("1", "hdr", b"same"))
+        rc, rec = self.forward("replace_body_str", "same", "bod", "a", headers=hdrs, body=b"same same",
+                               ctype="text/plain")
+        self.assertEqual((rc, rec.msg.get("X-T"), rec.msg.body), ("1", "same", b"bod bod"))
+        self.assertFramed(rec)
+
+    def test_search_append(self):
+        rc, rec = self.forward("search_append", "^X-T: [a-z]+", ";tagged", headers=[("X-T", "abc def")])
+        self.assertEqual((rc, rec.msg.get("X-T")), ("1", "abc;tagged def"))
+        # after the last header line: a new header
+        rc, rec = self.forward("search_append", "^Content-Length: [0-9]+<CRLF>", "X-New: 1<CRLF>")
+        self.assertEqual((rc, rec.msg.get("X-New")), ("1", "1"))
+        rc, rec = self.forward("search_append", "^X-None", "x")
+        self.assertEqual(rc, "-1")
+
+    def test_search_append_body(self):
+        rc, rec = self.forward("search_append_body", "^a=x", "yz", body=b"a=x\r\n", ctype="text/plain")
+        self.assertEqual((rc, rec.msg.body), ("1", b"a=xyz\r\n"))
+        self.assertFramed(rec)
+        rc, rec = self.forward("search_append_body", "x", "y")
+        self.assertEqual(rc, "-1")
+
     def test_subst(self):
         hdrs = [("X-T", "sip:alice@example.com")]
         rc, rec = self.forward("subst", r"/^X-T: sip:([a-z]+)@([^<CRLF>]*)/X-T: <\1 at \2>/", headers=hdrs)
@@ -494,6 +536,13 @@ class StringTest(TextopsBase):
         self.assertEqual(self.rc("ends_with", "12348800", "8800"), "1")
         self.assertEqual(self.rc("ends_with", "12348800", "8801"), "-2")
         self.assertEqual(self.rc("ends_with", "00", "8800"), "-1")
+
+    def test_str_any_all_in(self):
+        self.assertEqual(self.rc("str_any_in", "abc", "xyc"), "1")
+        self.assertEqual(self.rc("str_any_in", "abc", "xyz"), "-1")
+        self.assertEqual(self.rc("str_all_in", "abc", "cab"), "1")
+        self.assertEqual(self.rc("str_all_in", "abc", "abd"), "-1")
+        self.assertEqual(self.rc("str_any_in", "", "a"), "-1")
 
     def test_str_find(self):
         self.assertEqual(self.rc("str_find", "hello world", "world"), "7")
