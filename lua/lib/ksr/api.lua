@@ -346,6 +346,63 @@ return {
 			doc = "Log at WARNING level",
 		},
 	},
+	corex = {
+		file_read = {
+			params = {"str"}, ret = "xval", null = "empty",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Content of file arg1, \"\" when it cannot be read",
+		},
+		file_write = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Write arg2 to file arg1 (replacing it)",
+		},
+		has_ruri_user = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "The current R-URI has a user part (-1 for replies)",
+		},
+		has_user_agent = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "A non-empty User-Agent header was received",
+		},
+		isxflagset = {
+			params = {"int"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Test extended message flag 0..63",
+		},
+		resetxflag = {
+			params = {"int"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Clear extended message flag 0..63",
+		},
+		send_data = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Send raw data arg2 to SIP URI arg1 (transport from ;transport=, UDP by default)",
+		},
+		sendx = {
+			params = {"str", "str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "send_data from local socket arg2",
+		},
+		set_recv_socket = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch", "branch_failure"},
+			doc = "Handle the request as received on socket [proto:]host[:port] (local replies leave from it)",
+		},
+		set_send_socket = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch", "branch_failure"},
+			doc = "Forward from local socket [proto:]host[:port] (\"\" = automatic; no match only warns)",
+		},
+		setxflag = {
+			params = {"int"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Set extended message flag 0..63",
+		},
+	},
 	hdr = {
 		append = {
 			params = {"str"}, ret = "int", null = "nil",
@@ -1041,15 +1098,40 @@ return {
 			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
 			doc = "Replace every regex match in the body taken as one text by arg2",
 		},
+		replace_body_str = {
+			params = {"str", "str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "replace_str in the body",
+		},
 		replace_hdrs = {
 			params = {"str", "str"}, ret = "int", null = "nil",
 			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
 			doc = "Replace the first regex match in the headers by arg2",
 		},
+		replace_hdrs_str = {
+			params = {"str", "str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "replace_str in the headers",
+		},
+		replace_str = {
+			params = {"str", "str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Replace text arg1 by arg2 in headers and body; arg3 f: the first, a: all",
+		},
 		search = {
 			params = {"str"}, ret = "int", null = "nil",
 			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
 			doc = "Regex (extended, case-insensitive) matches anywhere in the received message",
+		},
+		search_append = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Insert arg2 after the first regex match in headers and body",
+		},
+		search_append_body = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Insert arg2 after the first regex match in the body",
 		},
 		search_body = {
 			params = {"str"}, ret = "int", null = "nil",
@@ -1080,6 +1162,16 @@ return {
 			params = {"str", "str"}, ret = "int", null = "nil",
 			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure", "load"},
 			doc = "arg1 starts with arg2",
+		},
+		str_all_in = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure", "load"},
+			doc = "Every character of arg2 is in arg1",
+		},
+		str_any_in = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure", "load"},
+			doc = "Some character of arg2 is in arg1",
 		},
 		str_find = {
 			params = {"str", "str"}, ret = "int", null = "nil",
@@ -1115,6 +1207,103 @@ return {
 			params = {"str"}, ret = "int", null = "nil",
 			routes = {"request", "failure", "branch", "branch_failure"},
 			doc = "sed-like /re/repl/flags on the R-URI user",
+		},
+	},
+	textopsx = {
+		change_reply_status = {
+			params = {"int", "str"}, ret = "int", null = "nil",
+			routes = {"reply"},
+			doc = "Forward the reply with status arg1 and reason arg2 (1xx and 2xx keep their class)",
+		},
+		change_reply_status_code = {
+			params = {"int"}, ret = "int", null = "nil",
+			routes = {"reply"},
+			doc = "Forward the reply with status arg1, same reason",
+		},
+		exclude_hf_value = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Remove arg2 from the comma lists of headers arg1 (a header left empty goes)",
+		},
+		fnmatch = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure", "load"},
+			doc = "arg1 matches the shell wildcard pattern arg2",
+		},
+		fnmatch_ex = {
+			params = {"str", "str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure", "load"},
+			doc = "fnmatch with flags arg3 (i: ignore case)",
+		},
+		hf_iterator_append = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Add header text arg2 after the header at iterator arg1",
+		},
+		hf_iterator_end = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Release header iterator arg1",
+		},
+		hf_iterator_hbody = {
+			params = {"str"}, ret = "xval", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Value of the header at iterator arg1, nil if none",
+		},
+		hf_iterator_hname = {
+			params = {"str"}, ret = "xval", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Name of the header at iterator arg1, nil if none",
+		},
+		hf_iterator_insert = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Add header text arg2 before the header at iterator arg1",
+		},
+		hf_iterator_next = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Move iterator arg1 to the next header; -1 past the last",
+		},
+		hf_iterator_prev = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Move iterator arg1 to the previous header; -1 before the first",
+		},
+		hf_iterator_rm = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Remove the header at iterator arg1",
+		},
+		hf_iterator_start = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Start header iterator arg1 (4 at most) before the first header",
+		},
+		hf_value_exists = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "A received header named arg1 has arg2 in its comma list (any case)",
+		},
+		include_hf_value = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Add arg2 to the comma list of header arg1 unless there (new header if none)",
+		},
+		keep_hf = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Remove every header but Via, From, To, Call-ID, CSeq, Contact, Content-Length, Content-Type, Route, Record-Route, Max-Forwards",
+		},
+		keep_hf_re = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "keep_hf, also keeping headers whose name matches the regex",
+		},
+		remove_body = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Send the message without its body (Content-Length 0)",
 		},
 	},
 	tm = {

@@ -13,6 +13,7 @@ KSRVERSION = "2.0"
 
 ---The routing API of ksrd, call-compatible with Kamailio's KEMI.
 ---@class KSR
+---@field corex KSR.corex
 ---@field hdr KSR.hdr
 ---@field kx KSR.kx
 ---@field maxfwd KSR.maxfwd
@@ -21,6 +22,7 @@ KSRVERSION = "2.0"
 ---@field siputils KSR.siputils
 ---@field sl KSR.sl
 ---@field textops KSR.textops
+---@field textopsx KSR.textopsx
 ---@field tm KSR.tm
 ---@field tmx KSR.tmx
 ---@field x KSR.x
@@ -443,6 +445,88 @@ function KSR.setuser(arg1) end
 ---Allowed in: request, reply, failure, branch, onsend, event, branch_failure, load.
 ---@param arg1 string|number
 function KSR.warn(arg1) end
+
+---@class KSR.corex
+KSR.corex = {}
+
+---Content of file arg1, "" when it cannot be read
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@param arg1 string|number
+---@return string|integer
+function KSR.corex.file_read(arg1) end
+
+---Write arg2 to file arg1 (replacing it)
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.corex.file_write(arg1, arg2) end
+
+---The current R-URI has a user part (-1 for replies)
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@return integer
+function KSR.corex.has_ruri_user() end
+
+---A non-empty User-Agent header was received
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@return integer
+function KSR.corex.has_user_agent() end
+
+---Test extended message flag 0..63
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 integer
+---@return integer
+function KSR.corex.isxflagset(arg1) end
+
+---Clear extended message flag 0..63
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 integer
+---@return integer
+function KSR.corex.resetxflag(arg1) end
+
+---Send raw data arg2 to SIP URI arg1 (transport from ;transport=, UDP by default)
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.corex.send_data(arg1, arg2) end
+
+---send_data from local socket arg2
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 string|number
+---@return integer
+function KSR.corex.sendx(arg1, arg2, arg3) end
+
+---Handle the request as received on socket [proto:]host[:port] (local replies leave from it)
+---
+---Allowed in: request, failure, branch, branch_failure.
+---@param arg1 string|number
+---@return integer
+function KSR.corex.set_recv_socket(arg1) end
+
+---Forward from local socket [proto:]host[:port] ("" = automatic; no match only warns)
+---
+---Allowed in: request, failure, branch, branch_failure.
+---@param arg1 string|number
+---@return integer
+function KSR.corex.set_send_socket(arg1) end
+
+---Set extended message flag 0..63
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 integer
+---@return integer
+function KSR.corex.setxflag(arg1) end
 
 ---@class KSR.hdr
 KSR.hdr = {}
@@ -1381,6 +1465,15 @@ function KSR.textops.replace_body_all(arg1, arg2) end
 ---@return integer
 function KSR.textops.replace_body_atonce(arg1, arg2) end
 
+---replace_str in the body
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 string|number
+---@return integer
+function KSR.textops.replace_body_str(arg1, arg2, arg3) end
+
 ---Replace the first regex match in the headers by arg2
 ---
 ---Allowed in: request, reply, failure, branch, onsend, branch_failure.
@@ -1389,12 +1482,46 @@ function KSR.textops.replace_body_atonce(arg1, arg2) end
 ---@return integer
 function KSR.textops.replace_hdrs(arg1, arg2) end
 
+---replace_str in the headers
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 string|number
+---@return integer
+function KSR.textops.replace_hdrs_str(arg1, arg2, arg3) end
+
+---Replace text arg1 by arg2 in headers and body; arg3 f: the first, a: all
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 string|number
+---@return integer
+function KSR.textops.replace_str(arg1, arg2, arg3) end
+
 ---Regex (extended, case-insensitive) matches anywhere in the received message
 ---
 ---Allowed in: request, reply, failure, branch, onsend, branch_failure.
 ---@param arg1 string|number
 ---@return integer
 function KSR.textops.search(arg1) end
+
+---Insert arg2 after the first regex match in headers and body
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.textops.search_append(arg1, arg2) end
+
+---Insert arg2 after the first regex match in the body
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.textops.search_append_body(arg1, arg2) end
 
 ---Regex matches the received body
 ---
@@ -1443,6 +1570,22 @@ function KSR.textops.set_reply_body(arg1, arg2) end
 ---@param arg2 string|number
 ---@return integer
 function KSR.textops.starts_with(arg1, arg2) end
+
+---Every character of arg2 is in arg1
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure, load.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.textops.str_all_in(arg1, arg2) end
+
+---Some character of arg2 is in arg1
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure, load.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.textops.str_any_in(arg1, arg2) end
 
 ---1-based position of arg2 in arg1, -1 if absent
 ---
@@ -1496,6 +1639,149 @@ function KSR.textops.subst_uri(arg1) end
 ---@param arg1 string|number
 ---@return integer
 function KSR.textops.subst_user(arg1) end
+
+---@class KSR.textopsx
+KSR.textopsx = {}
+
+---Forward the reply with status arg1 and reason arg2 (1xx and 2xx keep their class)
+---
+---Allowed in: reply.
+---@param arg1 integer
+---@param arg2 string|number
+---@return integer
+function KSR.textopsx.change_reply_status(arg1, arg2) end
+
+---Forward the reply with status arg1, same reason
+---
+---Allowed in: reply.
+---@param arg1 integer
+---@return integer
+function KSR.textopsx.change_reply_status_code(arg1) end
+
+---Remove arg2 from the comma lists of headers arg1 (a header left empty goes)
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.textopsx.exclude_hf_value(arg1, arg2) end
+
+---arg1 matches the shell wildcard pattern arg2
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure, load.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.textopsx.fnmatch(arg1, arg2) end
+
+---fnmatch with flags arg3 (i: ignore case)
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure, load.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 string|number
+---@return integer
+function KSR.textopsx.fnmatch_ex(arg1, arg2, arg3) end
+
+---Add header text arg2 after the header at iterator arg1
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.textopsx.hf_iterator_append(arg1, arg2) end
+
+---Release header iterator arg1
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@return integer
+function KSR.textopsx.hf_iterator_end(arg1) end
+
+---Value of the header at iterator arg1, nil if none
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@return string|integer|nil
+function KSR.textopsx.hf_iterator_hbody(arg1) end
+
+---Name of the header at iterator arg1, nil if none
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@return string|integer|nil
+function KSR.textopsx.hf_iterator_hname(arg1) end
+
+---Add header text arg2 before the header at iterator arg1
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.textopsx.hf_iterator_insert(arg1, arg2) end
+
+---Move iterator arg1 to the next header; -1 past the last
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@return integer
+function KSR.textopsx.hf_iterator_next(arg1) end
+
+---Move iterator arg1 to the previous header; -1 before the first
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@return integer
+function KSR.textopsx.hf_iterator_prev(arg1) end
+
+---Remove the header at iterator arg1
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@return integer
+function KSR.textopsx.hf_iterator_rm(arg1) end
+
+---Start header iterator arg1 (4 at most) before the first header
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@return integer
+function KSR.textopsx.hf_iterator_start(arg1) end
+
+---A received header named arg1 has arg2 in its comma list (any case)
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.textopsx.hf_value_exists(arg1, arg2) end
+
+---Add arg2 to the comma list of header arg1 unless there (new header if none)
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.textopsx.include_hf_value(arg1, arg2) end
+
+---Remove every header but Via, From, To, Call-ID, CSeq, Contact, Content-Length, Content-Type, Route, Record-Route, Max-Forwards
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@return integer
+function KSR.textopsx.keep_hf() end
+
+---keep_hf, also keeping headers whose name matches the regex
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@return integer
+function KSR.textopsx.keep_hf_re(arg1) end
+
+---Send the message without its body (Content-Length 0)
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@return integer
+function KSR.textopsx.remove_body() end
 
 ---@class KSR.tm
 KSR.tm = {}
