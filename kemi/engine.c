@@ -146,6 +146,8 @@ static lua_State *state_load(ksr_engine_t *e, const char *path, char *errbuf, si
 		return NULL;
 	}
 	lock_globals(L);
+	lua_pushcfunction(L, traceback_handler);
+	e->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return L;
 }
 
@@ -226,7 +228,8 @@ static int run_callback(ksr_engine_t *e, const char *name, msg_t *m, unsigned ro
 	 * one owns the time budget and the watchdog's landing point. */
 	bool outer = e->depth == 0;
 	int base = lua_gettop(L);
-	lua_pushcfunction(L, traceback_handler);
+	/* the handler closure is made once per state: lua_pushcfunction would allocate */
+	lua_rawgeti(L, LUA_REGISTRYINDEX, e->traceback_ref);
 	lua_getglobal(L, name);
 	if (!lua_isfunction(L, -1)) {
 		lua_settop(L, base);

@@ -19,6 +19,7 @@ struct ksr_engine {
 	unsigned worker_id;
 	lua_State *L;
 	unsigned gen;             /* script generation of L */
+	int traceback_ref;        /* registry slot of L's error handler */
 	time_t loaded_at;
 	bool last_error;          /* the last reload attempt in this worker failed */
 	ksr_ctx_t ctx;
@@ -59,3 +60,5 @@ void ksr_engine_foreach(void (*fn)(ksr_engine_t *e, void *arg), void *arg);
 /* ksr_pv.c */
 void ksr_pv_global_free(void);
 void ksr_pv_worker_free(ksr_engine_t *e);
+/* A pseudo-variable's value when name is one (1 value, 0 null), -2 quietly when it is not. */
+int ksr_pv_lookup(ksr_ctx_t *c, str_t name, ksr_xval_t *out);

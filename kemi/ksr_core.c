@@ -7,6 +7,7 @@
 #include "../core/fwd/fwd.h"
 #include "../core/lib/log.h"
 #include "../core/sl/sl.h"
+#include "../core/tm/tm.h"
 #include "ksr.h"
 
 /* ---------------------------------------------------------------- logging */
@@ -485,15 +486,21 @@ int ksr_sl_sl_send_reply(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 
 int ksr_sl_send_reply(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
-	/* becomes stateful once transactions exist (tm) */
-	return ksr_sl_sl_send_reply(c, a, r);
+	(void)r;
+	if (a[0].i < 100 || a[0].i > 699)
+		return -1;
+	if (c->msg->tm)
+		return tm_reply(c->msg, (int)a[0].i, a[1].s, false);
+	return sl_send_reply(c->msg, (int)a[0].i, a[1].s);
 }
 
 int ksr_sl_reply_error(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
 	(void)a;
 	(void)r;
-	if (c->msg->sip.err.status < 400)
-		return sl_send_reply(c->msg, 500, STR_LIT("Server Internal Error"));
-	return sl_reply_error(c->msg);
+	int code = c->msg->sip.err.status >= 400 ? c->msg->sip.err.status : 500;
+	str_t reason = c->msg->sip.err.status >= 400 ? str_cstr(c->msg->sip.err.reason) : STR_LIT("Server Internal Error");
+	if (c->msg->tm)
+		return tm_reply(c->msg, code, reason, false);
+	return sl_send_reply(c->msg, code, reason);
 }

@@ -62,6 +62,8 @@ static const char ffi_setup[] =
 	"int ksr_ffi_call(void *e, unsigned idx, ksr_arg_t *argv, ksr_xval_t *ret);\n"
 	"]])\n"
 	"local C = ffi.C\n"
+	/* a cdata pointer: the JIT cannot convert a lightuserdata argument */
+	"E = ffi.cast('void *', E)\n"
 	"local argv = ffi.new('ksr_arg_t[6]')\n"
 	"local ret = ffi.new('ksr_xval_t')\n"
 	"local cache = {}\n"

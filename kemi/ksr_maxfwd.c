@@ -64,6 +64,7 @@ int ksr_maxfwd_process_maxfwd(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 	if (!limit_ok(c, a[0].i))
 		return -1;
 	int v = current_value(m, &h);
+	m->maxfwd_done = true; /* stateless/stateful forwarding must not do it again */
 	if (v == -1) {
 		/* before the first header, where Kamailio puts it; a second call for
 		 * the same message adds a second header there too */

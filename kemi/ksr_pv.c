@@ -14,6 +14,7 @@
 
 #include "../core/lib/hash.h"
 #include "../core/lib/log.h"
+#include "../core/tm/tm.h"
 #include "engine_internal.h"
 #include "ksr.h"
 
@@ -24,7 +25,8 @@ typedef enum {
 	PV_SI, PV_SP, PV_SU, PV_SAS, PV_RI, PV_RPORT, PV_RU_SOCK, PV_PROTO, PV_PRID,
 	PV_ML, PV_MT, PV_MB, PV_RB, PV_BS, PV_CL, PV_CTYPE, PV_TS_MSG, PV_TS_NOW, PV_MI,
 	PV_CONID, PV_MF, PV_BF, PV_AU, PV_AR, PV_FS,
-	PV_HDR, PV_HDRC, PV_VAR, PV_SHV, PV_AVP,
+	PV_HDR, PV_HDRC, PV_VAR, PV_SHV, PV_AVP, PV_T_RPL,
+	PV_T_REPLY_CODE, PV_T_REPLY_REASON, PV_T_BRANCH_IDX,
 } pv_type_t;
 
 typedef struct {
@@ -48,6 +50,8 @@ static const struct {
 	{"ml", PV_ML}, {"mt", PV_MT}, {"mb", PV_MB}, {"rb", PV_RB}, {"bs", PV_BS}, {"cl", PV_CL},
 	{"cT", PV_CTYPE}, {"Ts", PV_TS_MSG}, {"TS", PV_TS_NOW}, {"mi", PV_MI}, {"conid", PV_CONID},
 	{"mf", PV_MF}, {"bf", PV_BF}, {"au", PV_AU}, {"ar", PV_AR}, {"fs", PV_FS},
+	{"T_reply_code", PV_T_REPLY_CODE}, {"T_reply_reason", PV_T_REPLY_REASON},
+	{"T_branch_idx", PV_T_BRANCH_IDX},
 };
 
 static const struct {
@@ -55,6 +59,7 @@ static const struct {
 	pv_type_t type;
 } class_pvs[] = {
 	{"hdr", PV_HDR}, {"hdrc", PV_HDRC}, {"var", PV_VAR}, {"shv", PV_SHV}, {"avp", PV_AVP},
+	{"T_rpl", PV_T_RPL},
 };
 
 /* ---------------------------------------------------------------- named value stores */
@@ -159,7 +164,17 @@ static bool parse_spec(str_t name, pv_spec_t *out)
 		return false;
 	}
 	str_t cls = str_from(body.s, (size_t)(paren - body.s));
-	const char *close = memchr(paren, ')', (size_t)(body.s + body.len - paren));
+	/* the matching ')': the argument may itself be a pseudo-variable ($T_rpl($hdr(X))) */
+	const char *close = NULL;
+	int depth = 0;
+	for (const char *q = paren; q < body.s + body.len; q++) {
+		if (*q == '(')
+			depth++;
+		else if (*q == ')' && --depth == 0) {
+			close = q;
+			break;
+		}
+	}
 	if (!close || close == paren + 1)
 		return false;
 	out->arg = str_from(paren + 1, (size_t)(close - paren - 1));
@@ -368,6 +383,24 @@ static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t 
 		return ret_str(r, s->type == PV_AU ? a->username : a->realm);
 	}
 	case PV_HDR: return get_hdr(m, s, r);
+	case PV_T_RPL: {
+		/* the inner pseudo-variable, evaluated on the reply the route is about */
+		const pv_spec_t *inner = spec_get(e, s->arg);
+		msg_t *rpl = inner ? tm_route_reply(m) : NULL;
+		return rpl && inner->type != PV_T_RPL ? pv_get_msg(e, rpl, inner, r) : 0;
+	}
+	case PV_T_REPLY_CODE: {
+		int code = tm_get_status_code(m);
+		return code > 0 ? ksr_xval_int(r, code) : 0;
+	}
+	case PV_T_REPLY_REASON: {
+		msg_t *rpl = tm_route_reply(m);
+		return rpl ? ret_str(r, rpl->sip.reason) : 0;
+	}
+	case PV_T_BRANCH_IDX: {
+		int idx = tm_get_branch_index(m);
+		return idx >= 0 ? ksr_xval_int(r, idx) : 0;
+	}
 	case PV_HDRC: return ksr_xval_int(r, sip_msg_hdr_count(sm, s->arg));
 	default: break;
 	}
@@ -586,6 +619,26 @@ int ksr_pv_is_null(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 	if (!s || pv_get(c->engine, s, &v) <= 0)
 		return 1;
 	return v.type == XVAL_NULL ? 1 : -1;
+}
+
+/*
+ * For other KSR modules that take "a value or a pseudo-variable name" (auth's
+ * pv_* functions, as Kamailio's native config allows): when name is a
+ * pseudo-variable this reads it (1 value, 0 null) and otherwise returns -2
+ * without logging, so the caller can take the text literally. The value is
+ * borrowed as from KSR.pv.get.
+ */
+int ksr_pv_lookup(ksr_ctx_t *c, str_t name, ksr_xval_t *out)
+{
+	pv_spec_t spec;
+
+	out->type = XVAL_NULL;
+	if (!parse_spec(name, &spec))
+		return -2;
+	const pv_spec_t *s = spec_get(c->engine, name);
+	if (!s)
+		return -2;
+	return pv_get(c->engine, s, out) > 0 && out->type != XVAL_NULL ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------- lifecycle */

@@ -114,6 +114,8 @@ str_t fwd_via_line(msg_t *m, const net_listen_t *l, sip_proto_t proto, str_t bra
 /* Max-Forwards per RFC 3261 §16.6 step 3. -1 if the request must not leave. */
 int fwd_max_forwards(msg_t *m)
 {
+	if (m->maxfwd_done)
+		return 0;
 	int mf = sip_msg_max_forwards(&m->sip);
 	if (mf == -1)
 		return msg_hdr_append_bottom(m, STR_LIT("Max-Forwards: 70\r\n"));

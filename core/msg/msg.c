@@ -44,9 +44,14 @@ void mbuf_lit(msg_buf_t *b, const char *s)
 
 void mbuf_u64(msg_buf_t *b, unsigned long long v)
 {
+	/* by hand: snprintf costs more than building the rest of a reply */
 	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%llu", v);
-	mbuf_add(b, tmp, (size_t)n);
+	char *p = tmp + sizeof(tmp);
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	mbuf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 int msg_init(msg_t *m, arena_t *a, const net_rcv_t *rcv, const char *buf, size_t len)

@@ -46,8 +46,31 @@ uint64_t net_addr_hash(const net_addr_t *a)
 	return hash64_final(h);
 }
 
+/* Dotted quad by hand: inet_ntop goes through sprintf, and replies need this per message. */
+static size_t ipv4_str(const struct in_addr *in, char *buf, size_t len)
+{
+	const unsigned char *b = (const unsigned char *)&in->s_addr;
+	char *p = buf;
+	if (len < 16)
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		if (i < 3)
+			*p++ = '.';
+	}
+	*p = '\0';
+	return (size_t)(p - buf);
+}
+
 size_t net_addr_ip_str(const net_addr_t *a, char *buf, size_t len)
 {
+	if (a->sa.sa_family == AF_INET)
+		return ipv4_str(&a->sin.sin_addr, buf, len);
 	const void *src = a->sa.sa_family == AF_INET6 ? (const void *)&a->sin6.sin6_addr
 						    : (const void *)&a->sin.sin_addr;
 	if (!inet_ntop(a->sa.sa_family, src, buf, (socklen_t)len)) {
