@@ -240,6 +240,102 @@ class MemoryRegistrar(unittest.TestCase):
         self.assertEqual(sum(len(a["Info"]["Contacts"]) for a in aors), n)
 
 
+NAT_ROUTE = """
+function ksr_request_route()
+  if KSR.is_REGISTER() then
+    if KSR.hdr.is_present("X-Behind-NAT") > 0 then
+      KSR.setbflag(6)
+    end
+    KSR.registrar.save("location", 0)
+    return
+  end
+  local rc = KSR.registrar.lookup("location")
+  if rc < 0 then
+    KSR.sl.send_reply(404, "Not Found " .. rc)
+    return
+  end
+  KSR.forward()
+end
+"""
+
+
+class PathNatOutbound(unittest.TestCase):
+    """Path (RFC 3327), received for NATed contacts, outbound flows (RFC 5626)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(script=NAT_ROUTE, config={
+            "usrloc": {"nat_bflag": 6},
+            "registrar": {"use_path": True, "path_mode": 2, "method_filtering": True},
+        })
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.srv.stop()
+        finally:
+            cls.srv.cleanup()
+
+    def phone(self, user):
+        p = Phone(self.srv, user)
+        self.addCleanup(p.close)
+        return p
+
+    def test_path_becomes_route_and_first_hop(self):
+        edge = self.phone("edge")  # stands for the edge proxy that added Path
+        a = self.phone("pathuser")
+        path = f"<sip:{edge.peer.host}:{edge.peer.port};lr>"
+        r = a.register(contact="<sip:pathuser@192.0.2.50:5060>", expires=60,
+                       headers=[("Path", path), ("Supported", "path")])
+        self.assertEqual(r.status, 200, r.start)
+        self.assertEqual(r.get("Path"), path)
+        # without Supported: path, strict mode refuses (420)
+        r = a.register(contact="<sip:pathuser@192.0.2.51:5060>", expires=60, headers=[("Path", path)])
+        self.assertEqual(r.status, 420, r.start)
+        sender, _ = message(self.srv, "pathuser")
+        self.addCleanup(sender.close)
+        got = received_by(edge)
+        self.assertIsNotNone(got, "request not sent to the Path's first hop")
+        self.assertEqual(got.ruri, "sip:pathuser@192.0.2.50:5060")
+        self.assertEqual(got.get("Route"), path)
+
+    def test_nat_received_is_used(self):
+        a = self.phone("natted")
+        # the Contact names an address nobody listens on; the source address is real
+        r = a.register(contact="<sip:natted@10.0.0.7:5060>", expires=60, headers=[("X-Behind-NAT", "1")])
+        self.assertEqual(r.status, 200, r.start)
+        self.assertIn(f'received="sip:{a.peer.host}:{a.peer.port}"', r.get("Contact"))
+        sender, _ = message(self.srv, "natted")
+        self.addCleanup(sender.close)
+        got = received_by(a)
+        self.assertIsNotNone(got, "not sent to the received address")
+        self.assertEqual(got.ruri, "sip:natted@10.0.0.7:5060")
+
+    def test_outbound_flows(self):
+        a = self.phone("flows")
+        inst = "<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>"
+        c1 = f'<sip:flows@192.0.2.60:5060>;+sip.instance="{inst}";reg-id=1'
+        c2 = f'<sip:flows@192.0.2.60:5062>;+sip.instance="{inst}";reg-id=2'
+        self.assertEqual(a.register(contact=c1, expires=60).status, 200)
+        r = a.register(contact=c2, expires=60)
+        self.assertEqual(len(contacts_of(r)), 2)
+        self.assertIn("reg-id=1", r.get("Contact"))
+        self.assertIn(f'+sip.instance="{inst}"', r.get("Contact"))
+        # the same flow from a new address replaces its binding (instance + reg-id match)
+        r = a.register(contact=f'<sip:flows@192.0.2.99:7000>;+sip.instance="{inst}";reg-id=1', expires=60)
+        self.assertEqual(set(contacts_of(r)), {"sip:flows@192.0.2.99:7000", "sip:flows@192.0.2.60:5062"})
+
+    def test_method_filtering(self):
+        a = self.phone("picky")
+        r = a.register(expires=60, headers=[("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")])
+        self.assertEqual(r.status, 200)
+        sender, _ = message(self.srv, "picky")
+        self.addCleanup(sender.close)
+        r = sender.recv_msg()
+        self.assertEqual((r.status, r.reason), (404, "Not Found -2"))
+
+
 @unittest.skipUnless(pgserver.available(), "PostgreSQL server binaries not installed")
 class DatabaseRegistrar(unittest.TestCase):
     """db_mode 1, 2, 3 on a real PostgreSQL."""
