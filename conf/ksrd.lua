@@ -76,3 +76,31 @@ log = {
 -- fwd = {
 -- 	reply_unmatched = true,     -- forward replies that match no transaction statelessly
 -- }
+
+-- User location. Without db_url everything stays in memory (db_mode 0).
+-- Tables for PostgreSQL: conf/sql (see its README.md).
+-- usrloc = {
+-- 	db_url = "postgres://ksrd:secret@127.0.0.1:5432/ksrd",
+-- 	db_mode = 0,                -- 0 memory, 1 write-through, 2 write-back, 3 database only (several nodes)
+-- 	db_timeout = 2000,          -- ms: bound on connecting and on every statement
+-- 	use_domain = false,         -- AOR is user@domain rather than user
+-- 	hash_size = 10,             -- 2^10 buckets, each with its own lock
+-- 	timer_interval = 60,        -- s: expiry and write-back
+-- 	nat_bflag = -1,             -- branch flag that marks a NATed contact: its source is stored as received
+-- 	server_id = 0,              -- stored with each contact
+-- }
+
+-- Registrar (KSR.registrar.save / lookup).
+-- registrar = {
+-- 	default_expires = 3600,     -- s: when the REGISTER says nothing
+-- 	min_expires = 60,           -- below: 423 with Min-Expires (0 = no minimum)
+-- 	max_expires = 0,            -- above: clamped (0 = no maximum)
+-- 	expires_range = 0,          -- percent of random spread on expires
+-- 	max_contacts = 0,           -- per AOR; more: 403 (0 = unlimited)
+-- 	use_path = false,           -- store Path (RFC 3327) and route through it
+-- 	path_mode = 2,              -- 0 off, 1 lazy, 2 strict (420 without Supported: path)
+-- 	method_filtering = false,   -- lookup skips contacts whose Allow excludes the method
+-- 	append_branches = true,     -- lookup adds the other contacts as branches
+-- 	retry_after = 30,           -- s: Retry-After on 5xx (database down)
+-- 	received_avp = "$avp(RECEIVED)", -- a NAT source URI set by the script, stored as received
+-- }
