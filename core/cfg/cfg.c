@@ -86,6 +86,10 @@ static int parse_log_target(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *fie
 static int parse_server_header(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *field);
 static int parse_socket_path(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *field);
 static int parse_rpc_http(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *field);
+static int parse_auth_algorithm(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *field);
+static int parse_auth_qop(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *field);
+static int parse_sql_ident(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *field);
+static int parse_load_credentials(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *field);
 static int default_listen(cfg_ctx_t *c, void *field);
 static int default_workers(cfg_ctx_t *c, void *field);
 
@@ -208,6 +212,33 @@ static const cfg_key_t cfg_schema[] = {
 	INT("registrar.cseq_delay", registrar.cseq_delay, 0, 3600, 20),
 	STRING("registrar.received_avp", registrar.received_avp, NULL),
 	STRING("registrar.received_param", registrar.received_param, "received"),
+
+	SECTION("auth"),
+	STRING("auth.secret", auth.secret, NULL),
+	INT("auth.nonce_expire", auth.nonce_expire, 1, NOMAX, 300),
+	CUSTOM("auth.algorithm", auth.algorithm, parse_auth_algorithm,
+	       "\"MD5\", \"MD5-sess\", \"SHA-256\", \"SHA-256-sess\" or a comma list of them",
+	       .def_s = "MD5", .owned = true),
+	CUSTOM("auth.qop", auth.qop, parse_auth_qop, "\"\", \"auth\" or \"auth-int\"", .def_s = "",
+	       .owned = true),
+	BOOL("auth.nonce_count", auth.nonce_count, 1),
+	/* 16 octets each; a nonce pushed out early is answered with stale=true */
+	INT("auth.nc_array_size", auth.nc_array_size, 64, 1 << 26, 131072),
+	BOOL("auth.use_domain", auth.use_domain, 0),
+	BOOL("auth.calculate_ha1", auth.calculate_ha1, 0),
+	/* column names go into SQL text (identifiers cannot be parameters): checked here */
+	CUSTOM("auth.user_column", auth.user_column, parse_sql_ident, "SQL identifier ([A-Za-z_][A-Za-z0-9_]*)",
+	       .def_s = "username", .owned = true),
+	CUSTOM("auth.domain_column", auth.domain_column, parse_sql_ident,
+	       "SQL identifier ([A-Za-z_][A-Za-z0-9_]*)", .def_s = "domain", .owned = true),
+	CUSTOM("auth.password_column", auth.password_column, parse_sql_ident,
+	       "SQL identifier ([A-Za-z_][A-Za-z0-9_]*)", .def_s = "ha1", .owned = true),
+	CUSTOM("auth.password_column_2", auth.password_column_2, parse_sql_ident,
+	       "SQL identifier ([A-Za-z_][A-Za-z0-9_]*)", .def_s = "ha1b", .owned = true),
+	CUSTOM("auth.load_credentials", auth.load_credentials, parse_load_credentials,
+	       "string \"[$pv=]column;...\" with SQL identifiers as columns", .owned = true),
+	STRING("auth.db_url", auth.db_url, NULL),
+	INT("auth.db_timeout", auth.db_timeout, 100, 60000, 2000),
 };
 
 #define NKEYS (sizeof cfg_schema / sizeof cfg_schema[0])
@@ -613,6 +644,98 @@ static int parse_rpc_http(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *field
 		char got[96];
 		describe(c->L, idx, got, sizeof got);
 		return cfg_err(c, k->path, "expected %s (%s), got %s", k->expect, why, got);
+	}
+	return set_str(c, k->path, field, s, n);
+}
+
+/* ---------------------------------------------------------------- auth */
+
+static bool auth_alg_known(str_t a)
+{
+	static const char *const names[] = {"MD5", "MD5-sess", "SHA-256", "SHA-256-sess"};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (str_caseeq_lit(a, names[i]))
+			return true;
+	return false;
+}
+
+/* A comma list of digest algorithms, each named once: the challenge offers them in order. */
+static int parse_auth_algorithm(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *field)
+{
+	size_t n;
+	const char *s = get_string(c, k->path, k->expect, idx, &n);
+	str_t rest;
+
+	if (!s)
+		return -EINVAL;
+	rest = str_from(s, n);
+	do {
+		const char *comma = memchr(rest.s, ',', rest.len);
+		str_t one = str_trim(str_from(rest.s, comma ? (size_t)(comma - rest.s) : rest.len));
+		if (!auth_alg_known(one))
+			return type_err(c, k->path, k->expect, idx);
+		rest = comma ? str_from(comma + 1, rest.len - (size_t)(comma + 1 - rest.s)) : STR_NULL;
+	} while (rest.s);
+	return set_str(c, k->path, field, s, n);
+}
+
+static int parse_auth_qop(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *field)
+{
+	size_t n;
+	const char *s = get_string(c, k->path, k->expect, idx, &n);
+
+	if (!s)
+		return -EINVAL;
+	if (n && !str_eq(str_from(s, n), STR_LIT("auth")) && !str_eq(str_from(s, n), STR_LIT("auth-int")))
+		return type_err(c, k->path, k->expect, idx);
+	return set_str(c, k->path, field, s, n);
+}
+
+static bool sql_ident(str_t s)
+{
+	if (!s.len || s.len > 63 || (s.s[0] >= '0' && s.s[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < s.len; i++) {
+		char ch = s.s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+static int parse_sql_ident(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *field)
+{
+	size_t n;
+	const char *s = get_string(c, k->path, k->expect, idx, &n);
+
+	if (!s)
+		return -EINVAL;
+	if (!sql_ident(str_from(s, n)))
+		return type_err(c, k->path, k->expect, idx);
+	return set_str(c, k->path, field, s, n);
+}
+
+/* "col;$avp(x)=col2": each item a column, optionally preceded by the PV it goes into. */
+static int parse_load_credentials(cfg_ctx_t *c, const cfg_key_t *k, int idx, void *field)
+{
+	size_t n;
+	const char *s = get_string(c, k->path, k->expect, idx, &n);
+	str_t rest;
+
+	if (!s)
+		return -EINVAL;
+	rest = str_from(s, n);
+	while (rest.len) {
+		const char *semi = memchr(rest.s, ';', rest.len);
+		str_t item = str_trim(str_from(rest.s, semi ? (size_t)(semi - rest.s) : rest.len));
+		const char *eq = item.len ? memchr(item.s, '=', item.len) : NULL;
+		str_t col = eq ? str_trim(str_from(eq + 1, item.len - (size_t)(eq + 1 - item.s))) : item;
+		if (eq && (item.s[0] != '$' || eq - item.s < 2))
+			return type_err(c, k->path, k->expect, idx);
+		if (!sql_ident(col))
+			return type_err(c, k->path, k->expect, idx);
+		rest = semi ? str_from(semi + 1, rest.len - (size_t)(semi + 1 - rest.s)) : STR_NULL;
 	}
 	return set_str(c, k->path, field, s, n);
 }

@@ -135,6 +135,30 @@ typedef struct {
 		char *received_avp;        /* "$avp(name)" holding a NAT source URI to store as received */
 		char *received_param;      /* Contact parameter showing received in replies; default "received" */
 	} registrar;
+
+	/* Digest authentication (auth) and its subscriber table (auth_db); names and
+	 * defaults follow Kamailio's auth and auth_db modparams. */
+	struct {
+		char *secret;              /* nonce HMAC key; NULL (default) = random at start, so
+		                              nonces neither survive a restart nor span nodes */
+		unsigned nonce_expire;     /* seconds a nonce stays valid; default 300 */
+		char *algorithm;           /* offered in challenges, in order: "MD5" (default),
+		                              "SHA-256", "MD5-sess", "SHA-256-sess" or a comma list */
+		char *qop;                 /* "" (default: the challenge flags decide), "auth" or
+		                              "auth-int": always offered */
+		bool nonce_count;          /* nc must rise per nonce (replay protection); default true */
+		unsigned nc_array_size;    /* nonces tracked for nc; default 131072 */
+		bool use_domain;           /* user-id checks compare domains; auth_db matches the
+		                              domain column too; default false */
+		bool calculate_ha1;        /* auth_db: password_column holds plain text; default false */
+		char *user_column;         /* default "username" */
+		char *domain_column;       /* default "domain" */
+		char *password_column;     /* default "ha1" */
+		char *password_column_2;   /* HA1 computed with "user@domain"; default "ha1b" */
+		char *load_credentials;    /* "col;$avp(x)=col": columns copied into PVs; NULL = none */
+		char *db_url;              /* auth_db: postgres://user:pass@host:port/db; NULL = no auth_db */
+		unsigned db_timeout;       /* auth_db: ms bound on connecting and each query; default 2000 */
+	} auth;
 } ksr_cfg_t;
 
 /*
