@@ -346,6 +346,85 @@ return {
 			doc = "Log at WARNING level",
 		},
 	},
+	auth = {
+		auth_algorithm = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure", "load"},
+			doc = "Offer this algorithm from now on (MD5, SHA-256, MD5-sess, SHA-256-sess); -1 if unknown",
+		},
+		auth_challenge = {
+			params = {"str", "int"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Send 401 (REGISTER) or 407 with a digest challenge for realm; flags 1 qop=auth, 2 qop=auth-int, 4 no 500 on error, 16 stale=true",
+		},
+		auth_get_www_authenticate = {
+			params = {"str", "int", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Put a WWW-Authenticate header for realm (flags as auth_challenge) into the PV named by arg 3",
+		},
+		consume_credentials = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Remove the credentials that authorized the request before relaying it",
+		},
+		has_credentials = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "1 when Authorization or Proxy-Authorization has Digest credentials for realm, else -1",
+		},
+		proxy_challenge = {
+			params = {"str", "int"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Send 407 with Proxy-Authenticate for realm (flags as auth_challenge)",
+		},
+		pv_auth_check = {
+			params = {"str", "str", "int", "int"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Check Authorization (REGISTER) or Proxy-Authorization against a password or, flags 1, HA1 (a value or a PV name); checks 1: auth user = From/To user",
+		},
+		pv_proxy_authenticate = {
+			params = {"str", "str", "int"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Check Proxy-Authorization against a password or HA1 (flags 1)",
+		},
+		pv_www_authenticate = {
+			params = {"str", "str", "int"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Check Authorization against a password or HA1 (flags 1)",
+		},
+		pv_www_authenticate_method = {
+			params = {"str", "str", "int", "str"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Check Authorization against a password or HA1 (flags 1) for the given method",
+		},
+		www_challenge = {
+			params = {"str", "int"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Send 401 with WWW-Authenticate for realm (flags as auth_challenge)",
+		},
+	},
+	auth_db = {
+		auth_check = {
+			params = {"str", "str", "int"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Check Authorization (REGISTER) or Proxy-Authorization against the subscriber table; flags 1 auth user = From/To user, 2 not for INVITE BYE PRACK UPDATE MESSAGE",
+		},
+		is_subscriber = {
+			params = {"str", "str", "int"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "1 if the URI's user is in the table (flags 1 with its domain; 2 without loading credentials), -2 if not, -1 on error",
+		},
+		www_authenticate = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Check Authorization against the subscriber table",
+		},
+		www_authenticate_method = {
+			params = {"str", "str", "str"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Check Authorization against the subscriber table for the given method",
+		},
+	},
 	corex = {
 		file_read = {
 			params = {"str"}, ret = "xval", null = "empty",
@@ -871,6 +950,140 @@ return {
 			doc = "Set a pseudo-variable to null",
 		},
 	},
+	registrar = {
+		add_sock_hdr = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Add a header with the receiving socket (proto:ip:port)",
+		},
+		lookup = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "R-URI to the best registered contact, the others as branches; 1 found, -1 none, -2 method not allowed, -3 error",
+		},
+		lookup_branches = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "lookup() for the R-URI and for each branch",
+		},
+		lookup_to_dset = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Contacts of the AOR (R-URI when empty) only as branches",
+		},
+		lookup_uri = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "lookup() for the AOR of the given URI",
+		},
+		reg_fetch_contacts = {
+			params = {"str", "str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Copy the AOR's contacts into profile arg3 for $ulc; 1 found, -1 none",
+		},
+		reg_free_contacts = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Free a $ulc profile",
+		},
+		reg_from_user = {
+			params = {"str", "str", "int"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Source address is a contact of the AOR (mode 1: port too)",
+		},
+		reg_send_reply = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Send the reply prepared by save() with flag 2",
+		},
+		registered = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "AOR of the R-URI has a valid contact",
+		},
+		registered_uri = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "AOR of the given URI has a valid contact",
+		},
+		save = {
+			params = {"str", "int"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Store the REGISTER's contacts in table and reply; flags 1 memory only, 2 no reply, 4 replace, 8 no expires spread",
+		},
+		save_uri = {
+			params = {"str", "int", "str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "save() for the AOR of the given URI",
+		},
+		set_q_override = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "q value for the contacts of the next save() of this message",
+		},
+		ulc_cget = {
+			params = {"str", "str", "int"}, ret = "xval", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Attribute of contact idx of a $ulc profile",
+		},
+		ulc_rget = {
+			params = {"str", "str"}, ret = "xval", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Record attribute (aor, domain, aorhash, count) of a $ulc profile",
+		},
+		unregister = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Remove every contact of the AOR of the URI",
+		},
+		unregister_ruid = {
+			params = {"str", "str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Remove the contact with that ruid; -1 if not found",
+		},
+	},
+	rr = {
+		add_rr_param = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch"},
+			doc = "Add a parameter to our Record-Route URI",
+		},
+		check_route_param = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "The params of our Route match the regular expression",
+		},
+		is_direction = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "In-dialog direction is \"downstream\" or \"upstream\"",
+		},
+		loose_route = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request"},
+			doc = "Route by the Route set (RFC 3261 16.12): 1 from Route, -1 none, -3 preloaded",
+		},
+		record_route = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch"},
+			doc = "Add Record-Route (two when the request leaves by another socket)",
+		},
+		record_route_params = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch"},
+			doc = "Record-Route with extra URI parameters",
+		},
+		record_route_preset = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch"},
+			doc = "Two Record-Route entries with the given addresses",
+		},
+		record_route_preset_one = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure", "branch"},
+			doc = "Record-Route with the given address",
+		},
+	},
 	sanity = {
 		sanity_check = {
 			params = {"int", "int"}, ret = "int", null = "nil",
@@ -913,6 +1126,11 @@ return {
 			params = {}, ret = "int", null = "nil",
 			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
 			doc = "To header has a tag (in-dialog request)",
+		},
+		hdr_date_check = {
+			params = {"int"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
+			doc = "Date header is at most arg1 seconds old: 1; -4 older; -1 missing or malformed",
 		},
 		is_alphanum = {
 			params = {"str"}, ret = "int", null = "nil",

@@ -13,11 +13,15 @@ KSRVERSION = "2.0"
 
 ---The routing API of ksrd, call-compatible with Kamailio's KEMI.
 ---@class KSR
+---@field auth KSR.auth
+---@field auth_db KSR.auth_db
 ---@field corex KSR.corex
 ---@field hdr KSR.hdr
 ---@field kx KSR.kx
 ---@field maxfwd KSR.maxfwd
 ---@field pv KSR.pv
+---@field registrar KSR.registrar
+---@field rr KSR.rr
 ---@field sanity KSR.sanity
 ---@field siputils KSR.siputils
 ---@field sl KSR.sl
@@ -445,6 +449,138 @@ function KSR.setuser(arg1) end
 ---Allowed in: request, reply, failure, branch, onsend, event, branch_failure, load.
 ---@param arg1 string|number
 function KSR.warn(arg1) end
+
+---@class KSR.auth
+KSR.auth = {}
+
+---Offer this algorithm from now on (MD5, SHA-256, MD5-sess, SHA-256-sess); -1 if unknown
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure, load.
+---@param arg1 string|number
+---@return integer
+function KSR.auth.auth_algorithm(arg1) end
+
+---Send 401 (REGISTER) or 407 with a digest challenge for realm; flags 1 qop=auth, 2 qop=auth-int, 4 no 500 on error, 16 stale=true
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@param arg2 integer
+---@return integer
+function KSR.auth.auth_challenge(arg1, arg2) end
+
+---Put a WWW-Authenticate header for realm (flags as auth_challenge) into the PV named by arg 3
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@param arg1 string|number
+---@param arg2 integer
+---@param arg3 string|number
+---@return integer
+function KSR.auth.auth_get_www_authenticate(arg1, arg2, arg3) end
+
+---Remove the credentials that authorized the request before relaying it
+---
+---Allowed in: request.
+---@return integer
+function KSR.auth.consume_credentials() end
+
+---1 when Authorization or Proxy-Authorization has Digest credentials for realm, else -1
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@return integer
+function KSR.auth.has_credentials(arg1) end
+
+---Send 407 with Proxy-Authenticate for realm (flags as auth_challenge)
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@param arg2 integer
+---@return integer
+function KSR.auth.proxy_challenge(arg1, arg2) end
+
+---Check Authorization (REGISTER) or Proxy-Authorization against a password or, flags 1, HA1 (a value or a PV name); checks 1: auth user = From/To user
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 integer
+---@param arg4 integer
+---@return integer
+function KSR.auth.pv_auth_check(arg1, arg2, arg3, arg4) end
+
+---Check Proxy-Authorization against a password or HA1 (flags 1)
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 integer
+---@return integer
+function KSR.auth.pv_proxy_authenticate(arg1, arg2, arg3) end
+
+---Check Authorization against a password or HA1 (flags 1)
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 integer
+---@return integer
+function KSR.auth.pv_www_authenticate(arg1, arg2, arg3) end
+
+---Check Authorization against a password or HA1 (flags 1) for the given method
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 integer
+---@param arg4 string|number
+---@return integer
+function KSR.auth.pv_www_authenticate_method(arg1, arg2, arg3, arg4) end
+
+---Send 401 with WWW-Authenticate for realm (flags as auth_challenge)
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@param arg2 integer
+---@return integer
+function KSR.auth.www_challenge(arg1, arg2) end
+
+---@class KSR.auth_db
+KSR.auth_db = {}
+
+---Check Authorization (REGISTER) or Proxy-Authorization against the subscriber table; flags 1 auth user = From/To user, 2 not for INVITE BYE PRACK UPDATE MESSAGE
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 integer
+---@return integer
+function KSR.auth_db.auth_check(arg1, arg2, arg3) end
+
+---1 if the URI's user is in the table (flags 1 with its domain; 2 without loading credentials), -2 if not, -1 on error
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 integer
+---@return integer
+function KSR.auth_db.is_subscriber(arg1, arg2, arg3) end
+
+---Check Authorization against the subscriber table
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.auth_db.www_authenticate(arg1, arg2) end
+
+---Check Authorization against the subscriber table for the given method
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 string|number
+---@return integer
+function KSR.auth_db.www_authenticate_method(arg1, arg2, arg3) end
 
 ---@class KSR.corex
 KSR.corex = {}
@@ -1135,6 +1271,208 @@ function KSR.pv.sets(arg1, arg2) end
 ---@return boolean
 function KSR.pv.unset(arg1) end
 
+---@class KSR.registrar
+KSR.registrar = {}
+
+---Add a header with the receiving socket (proto:ip:port)
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@return integer
+function KSR.registrar.add_sock_hdr(arg1) end
+
+---R-URI to the best registered contact, the others as branches; 1 found, -1 none, -2 method not allowed, -3 error
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@return integer
+function KSR.registrar.lookup(arg1) end
+
+---lookup() for the R-URI and for each branch
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@return integer
+function KSR.registrar.lookup_branches(arg1) end
+
+---Contacts of the AOR (R-URI when empty) only as branches
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.registrar.lookup_to_dset(arg1, arg2) end
+
+---lookup() for the AOR of the given URI
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.registrar.lookup_uri(arg1, arg2) end
+
+---Copy the AOR's contacts into profile arg3 for $ulc; 1 found, -1 none
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 string|number
+---@return integer
+function KSR.registrar.reg_fetch_contacts(arg1, arg2, arg3) end
+
+---Free a $ulc profile
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@return integer
+function KSR.registrar.reg_free_contacts(arg1) end
+
+---Source address is a contact of the AOR (mode 1: port too)
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 integer
+---@return integer
+function KSR.registrar.reg_from_user(arg1, arg2, arg3) end
+
+---Send the reply prepared by save() with flag 2
+---
+---Allowed in: request, failure.
+---@return integer
+function KSR.registrar.reg_send_reply() end
+
+---AOR of the R-URI has a valid contact
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@return integer
+function KSR.registrar.registered(arg1) end
+
+---AOR of the given URI has a valid contact
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.registrar.registered_uri(arg1, arg2) end
+
+---Store the REGISTER's contacts in table and reply; flags 1 memory only, 2 no reply, 4 replace, 8 no expires spread
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@param arg2 integer
+---@return integer
+function KSR.registrar.save(arg1, arg2) end
+
+---save() for the AOR of the given URI
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@param arg2 integer
+---@param arg3 string|number
+---@return integer
+function KSR.registrar.save_uri(arg1, arg2, arg3) end
+
+---q value for the contacts of the next save() of this message
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@return integer
+function KSR.registrar.set_q_override(arg1) end
+
+---Attribute of contact idx of a $ulc profile
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 integer
+---@return string|integer|nil
+function KSR.registrar.ulc_cget(arg1, arg2, arg3) end
+
+---Record attribute (aor, domain, aorhash, count) of a $ulc profile
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return string|integer|nil
+function KSR.registrar.ulc_rget(arg1, arg2) end
+
+---Remove every contact of the AOR of the URI
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.registrar.unregister(arg1, arg2) end
+
+---Remove the contact with that ruid; -1 if not found
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 string|number
+---@return integer
+function KSR.registrar.unregister_ruid(arg1, arg2, arg3) end
+
+---@class KSR.rr
+KSR.rr = {}
+
+---Add a parameter to our Record-Route URI
+---
+---Allowed in: request, failure, branch.
+---@param arg1 string|number
+---@return integer
+function KSR.rr.add_rr_param(arg1) end
+
+---The params of our Route match the regular expression
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@return integer
+function KSR.rr.check_route_param(arg1) end
+
+---In-dialog direction is "downstream" or "upstream"
+---
+---Allowed in: request.
+---@param arg1 string|number
+---@return integer
+function KSR.rr.is_direction(arg1) end
+
+---Route by the Route set (RFC 3261 16.12): 1 from Route, -1 none, -3 preloaded
+---
+---Allowed in: request.
+---@return integer
+function KSR.rr.loose_route() end
+
+---Add Record-Route (two when the request leaves by another socket)
+---
+---Allowed in: request, failure, branch.
+---@return integer
+function KSR.rr.record_route() end
+
+---Record-Route with extra URI parameters
+---
+---Allowed in: request, failure, branch.
+---@param arg1 string|number
+---@return integer
+function KSR.rr.record_route_params(arg1) end
+
+---Two Record-Route entries with the given addresses
+---
+---Allowed in: request, failure, branch.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.rr.record_route_preset(arg1, arg2) end
+
+---Record-Route with the given address
+---
+---Allowed in: request, failure, branch.
+---@param arg1 string|number
+---@return integer
+function KSR.rr.record_route_preset_one(arg1) end
+
 ---@class KSR.sanity
 KSR.sanity = {}
 
@@ -1197,6 +1535,13 @@ function KSR.siputils.cmp_uri(arg1, arg2) end
 ---Allowed in: request, reply, failure, branch, onsend, branch_failure.
 ---@return integer
 function KSR.siputils.has_totag() end
+
+---Date header is at most arg1 seconds old: 1; -4 older; -1 missing or malformed
+---
+---Allowed in: request, reply, failure, branch, onsend, branch_failure.
+---@param arg1 integer
+---@return integer
+function KSR.siputils.hdr_date_check(arg1) end
 
 ---String is ASCII letters and digits; -2 empty, -3 not
 ---
