@@ -420,12 +420,13 @@ static re_slot_t *subst_get(ksr_ctx_t *c, str_t text)
 	return subst_compile(c, s) ? s : NULL;
 }
 
-static void add_pv_value(ksr_ctx_t *c, str_t name, msg_buf_t *b)
+/* A variable's value; false when the name is not a known pseudo-variable (logged). */
+static bool add_pv_value(ksr_ctx_t *c, str_t name, msg_buf_t *b)
 {
 	ksr_arg_t a = {name, 0};
 	ksr_xval_t v = {.type = XVAL_NULL};
 	if (ksr_pv_get(c, &a, &v) < 0)
-		v.type = XVAL_NULL;
+		return false;
 	if (v.type == XVAL_STR) {
 		mbuf_str(b, v.s);
 	} else if (v.type == XVAL_INT) {
@@ -435,6 +436,7 @@ static void add_pv_value(ksr_ctx_t *c, str_t name, msg_buf_t *b)
 	} else {
 		mbuf_lit(b, "<null>"); /* what Kamailio prints for a null variable */
 	}
+	return true;
 }
 
 /* Appends the replacement for one match (pm: offsets into s). */
@@ -455,7 +457,10 @@ static bool subst_build(ksr_ctx_t *c, const subst_t *sub, const char *s, const r
 			}
 			mbuf_str(b, c->msg->ruri);
 			break;
-		default: add_pv_value(c, p->text, b); break;
+		default:
+			if (!add_pv_value(c, p->text, b))
+				return false;
+			break;
 		}
 	}
 	return !b->failed;

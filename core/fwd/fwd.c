@@ -10,6 +10,7 @@
 #include "../lib/log.h"
 #include "../lib/stats.h"
 #include "../rr/rr.h"
+#include "../sl/sl.h"
 
 static bool (*onsend_hook)(msg_t *m, const net_dest_t *d, str_t out);
 static stat_counter_t *st_fwd_req, *st_fwd_rpl, *st_fwd_err, *st_rpl_dropped;
@@ -145,6 +146,15 @@ int fwd_request(msg_t *m, str_t uri)
 		stat_inc(st_fwd_err);
 		return -1;
 	}
+	/* §18.2.1, RFC 3581: the Via we received gets received/rport, which fwd_reply
+	 * then follows back (through NAT, to the port the request came from) */
+	str_t v1line = sl_via1_received_line(m);
+	if (v1line.s && msg_hdr_replace(m, sip_msg_via1(&m->sip)->hdr->index, v1line) < 0) {
+		stat_inc(st_fwd_err);
+		return -1;
+	}
+	if (rr_apply(m, d.from) < 0)
+		return -1;
 	str_t via = fwd_via_line(m, d.from, d.proto, fwd_branch(m));
 	str_t out = msg_build_request(m, via, d.proto != SIP_PROTO_UDP);
 	if (!out.s)

@@ -8,6 +8,7 @@
  * by peer address), holding a reference while they write under its write lock.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,6 +363,23 @@ static conn_t *conn_new(net_worker_t *w, int fd, const net_addr_t *peer, const n
 	return c;
 }
 
+/*
+ * Framing is lost (sip_frame_stream failed). When the cause is the Content-Length
+ * (missing, malformed or duplicated: RFC 3261 §18.3, RFC 4475 ncl and mcl01) rather
+ * than the size, the worker still gets what was read, so that a request with a
+ * usable Via is answered 400 with the reason before the connection is closed.
+ */
+static void deliver_unframed(conn_t *c, size_t off)
+{
+	char *p = c->rbuf + off;
+	size_t len = c->rlen - off;
+	if (sip_frame_stream(p, len, (size_t)LONG_MAX) != SIP_E_PARSE)
+		return; /* only too large: nothing more useful to say than closing */
+	net_rcv_t rcv = {.proto = SIP_PROTO_TCP, .src = c->peer, .local = c->local, .conn_id = c->id};
+	p[len] = '\0'; /* rbuf has room for it */
+	c->owner->on_msg(&rcv, p, len);
+}
+
 /* Frames and hands out every complete message in the read buffer. false = close. */
 static bool process_rbuf(conn_t *c)
 {
@@ -385,6 +403,7 @@ static bool process_rbuf(conn_t *c)
 		if (n < 0) {
 			stat_inc(st_framing_err);
 			LOG_INFO(NET, "tcp conn %llu: framing lost, closing", (unsigned long long)c->id);
+			deliver_unframed(c, off);
 			return false;
 		}
 		net_rcv_t rcv = {.proto = SIP_PROTO_TCP, .src = c->peer, .local = c->local, .conn_id = c->id};

@@ -85,22 +85,39 @@ static sip_hdr_type_t compact_type(char c)
 	}
 }
 
+/*
+ * Compares token octets with a literal made of lower-case letters and '-'.
+ * Setting bit 0x20 folds case; on token octets it cannot make anything else
+ * equal to a letter or to '-' (only CR, not a token octet, becomes '-'), so
+ * eight octets are compared at a time without a per-octet class test.
+ */
+static inline bool tok_eq(const char *s, const char *lit, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t a, b;
+		memcpy(&a, s + i, 8);
+		memcpy(&b, lit + i, 8);
+		if ((a | 0x2020202020202020ull) != b)
+			return false;
+	}
+	for (; i < n; i++)
+		if ((s[i] | 0x20) != lit[i])
+			return false;
+	return true;
+}
+
 #define IS(lit, t) \
 	do { \
-		if (n.len == sizeof(lit) - 1 && ci_eq(n.s + 1, (lit) + 1, sizeof(lit) - 2)) \
+		if (n.len == sizeof(lit) - 1 && tok_eq(n.s + 1, (lit) + 1, sizeof(lit) - 2)) \
 			return (t); \
 	} while (0)
 
-sip_hdr_type_t sip_hdr_type(str_t n)
+sip_hdr_type_t sip_hdr_type_tok(str_t n)
 {
-	if (n.len == 0 || !n.s)
-		return HDR_OTHER;
 	if (n.len == 1)
 		return (n.s[0] | 0x20) >= 'a' && (n.s[0] | 0x20) <= 'z' ? compact_type(n.s[0]) : HDR_OTHER;
-	char c = n.s[0];
-	if (c >= 'A' && c <= 'Z')
-		c |= 0x20;
-	switch (c) {
+	switch (n.s[0] | 0x20) {
 	case 'a':
 		IS("allow", HDR_ALLOW);
 		IS("accept", HDR_ACCEPT);
@@ -175,6 +192,13 @@ sip_hdr_type_t sip_hdr_type(str_t n)
 	return HDR_OTHER;
 }
 #undef IS
+
+sip_hdr_type_t sip_hdr_type(str_t n)
+{
+	if (n.len == 0 || !n.s || skip_cls(n.s, n.s + n.len, CC_TOKEN) != n.s + n.len)
+		return HDR_OTHER;
+	return sip_hdr_type_tok(n);
+}
 
 #define METH(lit, id) \
 	do { \

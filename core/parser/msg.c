@@ -200,9 +200,13 @@ static void add_header(pstate_t *ps, const char *start, const char *next)
 	sip_hdr_t *h = hdr_slot(ps);
 	if (!h)
 		return;
-	h->type = sip_hdr_type(name);
+	h->type = sip_hdr_type_tok(name);
 	h->name = name;
-	h->body = str_trim(str_from(p + 1, (size_t)(next - p - 1)));
+	/* the field ends in LF: trim LWS (folds included) on both sides */
+	const char *b = skip_ws(p + 1, next), *e = next;
+	while (e > b && cc_is(e[-1], CC_WS))
+		e--;
+	h->body = str_from(b, (size_t)(e - b));
 	h->raw = str_from(start, (size_t)(next - start));
 	h->index = ps->m->nhdrs++;
 	h->parsed = NULL;

@@ -147,6 +147,9 @@ bool sip_pname_is(str_t name, const char *lit, size_t n);
 int sip_parse_host(const char **pp, const char *end, str_t *host, bool *ipv6, sip_error_t *err);
 int sip_parse_port(const char **pp, const char *end, str_t *port_str, uint16_t *port, sip_error_t *err);
 
+/* sip_hdr_type() for a name already known to be a non-empty token (the index). */
+sip_hdr_type_t sip_hdr_type_tok(str_t name);
+
 /* ---- shared between access.c and validate.c */
 
 /* Parses (once) every header of type t as option tags, linking across lines;

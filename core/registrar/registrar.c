@@ -6,6 +6,7 @@
  * save() is in reg_save.c, lookup() in reg_lookup.c.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +220,22 @@ typedef struct reg_profile {
 
 static _Thread_local reg_profile_t *profiles;
 
+/* A worker that exits with profiles still fetched frees them: the key's
+ * destructor runs on the exiting thread, whose thread-locals are still there. */
+static pthread_key_t profiles_key;
+static pthread_once_t profiles_once = PTHREAD_ONCE_INIT;
+
+static void profiles_exit(void *unused)
+{
+	(void)unused;
+	reg_thread_cleanup();
+}
+
+static void profiles_key_init(void)
+{
+	pthread_key_create(&profiles_key, profiles_exit);
+}
+
 static reg_profile_t **profile_slot(str_t name)
 {
 	reg_profile_t **pp = &profiles;
@@ -258,6 +275,8 @@ int reg_fetch_contacts(msg_t *m, str_t table, str_t uri, str_t profile)
 		ul_record_free(cp);
 		return -1;
 	}
+	pthread_once(&profiles_once, profiles_key_init);
+	pthread_setspecific(profiles_key, p); /* any non-NULL value arms the destructor */
 	memcpy(p->name, profile.s, profile.len);
 	p->r = cp;
 	p->count = count;

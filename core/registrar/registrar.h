@@ -114,7 +114,7 @@ int reg_free_contacts(str_t profile);
  * says which), -1 when absent.
  */
 int reg_ulc_get(str_t profile, str_t attr, int idx, str_t *s, long long *i, bool *is_int);
-/* Frees the calling thread's profiles (worker exit). */
+/* Frees the calling thread's profiles (also done by itself when a worker exits). */
 void reg_thread_cleanup(void);
 
 /* The AOR of a URI as usrloc keys it (user, or user@host with use_domain), in m's arena. */

@@ -101,13 +101,20 @@ static str_t param_span(const sip_via_t *v, const sip_param_t *p)
 	return str_from(start, (size_t)(end - start));
 }
 
+/* Whether the sent-by host is the source address already (IPv6 with brackets, any spelling). */
+static bool sent_by_is_source(str_t host, const net_addr_t *src)
+{
+	net_addr_t a;
+	return net_addr_from_ip(str_trim(host), 0, &a) && net_addr_ip_eq(&a, src);
+}
+
 /* Top via-parm with received/rport filled in (RFC 3261 §18.2.1, RFC 3581 §4). */
 static void add_top_via(msg_t *m, msg_buf_t *b, const sip_via_t *v)
 {
 	char ip[64];
 	size_t iplen = net_addr_ip_str(&m->rcv.src, ip, sizeof(ip));
 	bool want_rport = v->has_rport || m->force_rport;
-	bool want_received = want_rport || !str_caseeq(str_trim(v->host), str_from(ip, iplen));
+	bool want_received = want_rport || !sent_by_is_source(v->host, &m->rcv.src);
 	const char *pos = v->raw.s;
 	const char *end = v->raw.s + v->raw.len;
 	for (const sip_param_t *p = v->params; p; p = p->next) {
@@ -133,22 +140,41 @@ static void add_top_via(msg_t *m, msg_buf_t *b, const sip_via_t *v)
 	}
 }
 
+/* The header line of via1 (with any via-parms after it) with received/rport filled in. */
+static void add_via1_line(msg_t *m, msg_buf_t *b, const sip_via_t *v1)
+{
+	const sip_hdr_t *h = v1->hdr;
+	mbuf_lit(b, "Via: ");
+	/* what precedes via1 on its line is only whitespace: via1 is first */
+	add_top_via(m, b, v1);
+	const char *rest = v1->raw.s + v1->raw.len;
+	const char *bend = h->body.s + h->body.len;
+	if (rest < bend)
+		mbuf_add(b, rest, (size_t)(bend - rest));
+	mbuf_lit(b, "\r\n");
+}
+
 static void add_vias(msg_t *m, msg_buf_t *b, const sip_via_t *v1)
 {
 	for (const sip_hdr_t *h = m->sip.first[HDR_VIA]; h; h = h->next_same) {
-		if (!v1 || h != v1->hdr) {
+		if (!v1 || h != v1->hdr)
 			mbuf_str(b, h->raw);
-			continue;
-		}
-		mbuf_lit(b, "Via: ");
-		/* what precedes via1 on its line is only whitespace: via1 is first */
-		add_top_via(m, b, v1);
-		const char *rest = v1->raw.s + v1->raw.len;
-		const char *bend = h->body.s + h->body.len;
-		if (rest < bend)
-			mbuf_add(b, rest, (size_t)(bend - rest));
-		mbuf_lit(b, "\r\n");
+		else
+			add_via1_line(m, b, v1);
 	}
+}
+
+str_t sl_via1_received_line(msg_t *m)
+{
+	sip_via_t *v1 = sip_msg_via1(&m->sip);
+	if (!v1 || !v1->hdr)
+		return STR_NULL;
+	if (!v1->has_rport && !m->force_rport && sent_by_is_source(v1->host, &m->rcv.src))
+		return STR_NULL;
+	msg_buf_t b;
+	mbuf_init(&b, m->arena, v1->hdr->raw.len + 96);
+	add_via1_line(m, &b, v1);
+	return mbuf_done(&b);
 }
 
 static void add_to(msg_t *m, msg_buf_t *b, int code)

@@ -20,5 +20,12 @@ int sl_reply_error(msg_t *m);
 str_t sl_build_reply(msg_t *m, int code, str_t reason, str_t extra_hdrs, str_t body);
 /* Destination of a reply to m per RFC 3261 §18.2.2 / RFC 3581. */
 int sl_reply_dest(msg_t *m, net_dest_t *d);
+/*
+ * The header line holding request m's top Via with received= and rport= added as
+ * RFC 3261 §18.2.1 and RFC 3581 §4 ask (for replies, and for fwd to put into the
+ * forwarded request so that replies find their way back); STR_NULL when the Via
+ * needs neither, or on error.
+ */
+str_t sl_via1_received_line(msg_t *m);
 /* The To-tag this server uses for local replies to m. */
 str_t sl_totag(msg_t *m);

@@ -470,7 +470,7 @@ class ReplaceTest(TextopsBase):
         self.assertEqual(rec.msg.get("X-T"), f"carol via sip:subst_pv@127.0.0.1:{self.srv.port}")
 
     def test_subst_errors(self):
-        for bad in ("/a/b", "/(/x/", "/a/\\9/", "/a/b/q", "", "/a/$/"):
+        for bad in ("/a/b", "/(/x/", "/a/\\9/", "/a/b/q", "", "/a/$/", "/a/$nosuchvar/"):
             rc, rec = self.forward("subst", bad, headers=[("X-T", "a")])
             self.assertEqual((bad, rc, rec.msg.get("X-T")), (bad, "-1", "a"))
 

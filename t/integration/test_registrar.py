@@ -336,6 +336,35 @@ class PathNatOutbound(unittest.TestCase):
         self.assertEqual((r.status, r.reason), (404, "Not Found -2"))
 
 
+ULC_ROUTE = """
+function ksr_request_route()
+  if KSR.is_REGISTER() then
+    KSR.registrar.save("location", 0)
+    return
+  end
+  local rc = KSR.registrar.reg_fetch_contacts("location", "sip:ulc@example.com", "p")
+  KSR.sl.send_reply(200, "rc=" .. rc .. " n=" .. tostring(KSR.registrar.ulc_rget("p", "count"))
+    .. " addr=" .. tostring(KSR.registrar.ulc_cget("p", "addr", 0))
+    .. " reg=" .. KSR.registrar.registered_uri("location", "sip:ulc@example.com")
+    .. " none=" .. KSR.registrar.registered_uri("location", "sip:nobody@example.com"))
+end
+"""
+
+
+class FetchContacts(unittest.TestCase):
+    """reg_fetch_contacts + ulc_rget/ulc_cget ($ulc), registered_uri."""
+
+    def test_fetch(self):
+        with Server(script=ULC_ROUTE) as srv:
+            a = Phone(srv, "ulc")
+            self.addCleanup(a.close)
+            self.assertEqual(a.register(expires=60).status, 200)
+            p = UdpPeer()
+            self.addCleanup(p.close)
+            r = p.request(srv.udp, make_request("OPTIONS", srv.uri(), p.via()))
+            self.assertEqual(r.reason, f"rc=1 n=1 addr={a.uri} reg=1 none=-1")
+
+
 @unittest.skipUnless(pgserver.available(), "PostgreSQL server binaries not installed")
 class DatabaseRegistrar(unittest.TestCase):
     """db_mode 1, 2, 3 on a real PostgreSQL."""

@@ -1268,8 +1268,13 @@ START_TEST(lookup)
 {
 	fx_t f;
 	FX_TEXT(&f, "OPTIONS sip:b@example.com SIP/2.0\r\n" HDRS_OK "CSeq: 1 OPTIONS\r\n"
-		    "X-A: 1\r\nx-a  :  2\r\nX-B: 3\r\nX-a:\r\n\t4\r\nContent-Length: 0\r\n\r\n", SIP_PARSE_DATAGRAM);
+		    "X-A: 1\r\nx-a  :  2\r\nX-B: 3\r\nX-a:\r\n\t4\r\nX-E:\r\nX-F: a \r\n \r\nX-G:\t\n"
+		    "Content-Length: 0\r\n\r\n", SIP_PARSE_DATAGRAM);
 	OK_BOTH(&f);
+	ck_assert_uint_eq(sip_msg_hdr_find(&f.m, STR_LIT("X-E"))->body.len, 0);
+	STR_IS(sip_msg_hdr_find(&f.m, STR_LIT("X-F"))->body, "a");
+	STR_IS(sip_msg_hdr_find(&f.m, STR_LIT("X-F"))->raw, "X-F: a \r\n \r\n");
+	ck_assert_uint_eq(sip_msg_hdr_find(&f.m, STR_LIT("X-G"))->body.len, 0);
 	ck_assert_uint_eq(sip_msg_hdr_count(&f.m, STR_LIT("x-A")), 3);
 	STR_IS(sip_msg_hdr_find(&f.m, STR_LIT("X-A"))->body, "1");
 	STR_IS(sip_msg_hdr_find_idx(&f.m, STR_LIT("X-A"), 1)->body, "2");
@@ -1284,7 +1289,7 @@ START_TEST(lookup)
 	ck_assert_int_eq(sip_msg_max_forwards(&f.m), 70);
 	ck_assert_int_eq(sip_msg_expires(&f.m), -1);
 	STR_IS(f.m.headers_block, HDRS_OK "CSeq: 1 OPTIONS\r\nX-A: 1\r\nx-a  :  2\r\nX-B: 3\r\nX-a:\r\n\t4\r\n"
-				  "Content-Length: 0\r\n");
+				  "X-E:\r\nX-F: a \r\n \r\nX-G:\t\nContent-Length: 0\r\n");
 	fx_free(&f);
 }
 END_TEST
