@@ -321,3 +321,69 @@ int ksr_tmx_t_cancel_callid(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 	(void)r;
 	return tm_cancel_callid(a[0].s, a[1].s, (int)a[2].i);
 }
+
+int ksr_tm_t_load_contacts(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	(void)a;
+	(void)r;
+	return tm_load_contacts(c->msg);
+}
+
+int ksr_tm_t_next_contacts(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	(void)a;
+	(void)r;
+	return tm_next_contacts(c->msg);
+}
+
+/* ---- corex: destination set */
+
+/* "0.5" -> 500; -1 when empty or malformed (RFC 3261 qvalue: 0[.ddd] or 1[.000]) */
+static int parse_q(str_t s)
+{
+	if (!s.len || s.s[0] < '0' || s.s[0] > '1')
+		return -1;
+	int q = (s.s[0] - '0') * 1000;
+	if (s.len > 1 && s.s[1] != '.')
+		return -1;
+	int scale = 100;
+	for (size_t i = 2; i < s.len && i < 5; i++) {
+		if (s.s[i] < '0' || s.s[i] > '9')
+			return -1;
+		q += (s.s[i] - '0') * scale;
+		scale /= 10;
+	}
+	return q > 1000 ? -1 : q;
+}
+
+int ksr_corex_append_branch(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	(void)a;
+	(void)r;
+	msg_t *m = c->msg;
+	msg_branch_t *b = msg_append_branch(m, m->ruri, m->du, m->ruri_q);
+	if (!b)
+		return -1;
+	b->bflags = m->bflags;
+	b->sock = m->send_sock;
+	return 1;
+}
+
+int ksr_corex_append_branch_uri(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	sip_uri_t u;
+	(void)r;
+	if (sip_uri_parse(c->msg->arena, a[0].s, &u, NULL) != SIP_OK)
+		return -1;
+	return msg_append_branch(c->msg, a[0].s, STR_NULL, -1) ? 1 : -1;
+}
+
+int ksr_corex_append_branch_uri_q(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	sip_uri_t u;
+	(void)r;
+	int q = parse_q(a[1].s);
+	if (q < 0 || sip_uri_parse(c->msg->arena, a[0].s, &u, NULL) != SIP_OK)
+		return -1;
+	return msg_append_branch(c->msg, a[0].s, STR_NULL, q) ? 1 : -1;
+}

@@ -153,6 +153,13 @@ int fwd_request(msg_t *m, str_t uri)
 		stat_inc(st_fwd_err);
 		return -1;
 	}
+	if (m->path.len) {
+		/* the Path of the contact lookup() chose (RFC 3327 §5.3) */
+		str_t route = arena_printf(m->arena, "Route: %.*s\r\n", STR_FMT(m->path));
+		if (!route.s || msg_hdr_insert_top(m, route) < 0)
+			return -1;
+		m->path = STR_NULL; /* once, even if the script forwards again */
+	}
 	if (rr_apply(m, d.from) < 0)
 		return -1;
 	str_t via = fwd_via_line(m, d.from, d.proto, fwd_branch(m));

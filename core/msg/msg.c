@@ -66,6 +66,7 @@ int msg_init(msg_t *m, arena_t *a, const net_rcv_t *rcv, const char *buf, size_t
 			       rcv->proto == SIP_PROTO_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM);
 	if (m->sip.type == SIP_REQUEST)
 		m->ruri = m->sip.ruri_str;
+	m->ruri_q = -1;
 	return rc;
 }
 

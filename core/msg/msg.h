@@ -85,6 +85,7 @@ typedef struct msg {
 	msg_branch_t *branches, *branches_tail;
 	unsigned nbranches;
 	str_t path;             /* Path (Route set) for the R-URI branch, set by lookup */
+	int ruri_q;             /* q of the R-URI branch (0..1000), -1 = not given */
 
 	void *tm;               /* the transaction this message belongs to (core/tm), or NULL */
 	bool tm_absorbed;       /* tm answered or absorbed it (retransmission, ACK) */

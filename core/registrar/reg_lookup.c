@@ -103,16 +103,6 @@ static int collect(msg_t *m, str_t table, str_t aor, reg_branch_t **out)
 	return filtered ? REG_METHOD : REG_NOT_FOUND;
 }
 
-/* Path becomes Route headers ahead of any the request already has (RFC 3327 §5.2). */
-static int add_route(msg_t *m, str_t path)
-{
-	str_t line = arena_printf(m->arena, "Route: %.*s\r\n", STR_FMT(path));
-	if (!line.s)
-		return -ENOMEM;
-	sip_hdr_t *r = m->sip.first[HDR_ROUTE];
-	return r ? msg_hdr_insert_before(m, r->index, line) : msg_hdr_append_bottom(m, line);
-}
-
 /* The chosen contact becomes the request's target. */
 static int use_branch(msg_t *m, reg_msg_ctx_t *ctx, const reg_branch_t *b)
 {
@@ -120,8 +110,10 @@ static int use_branch(msg_t *m, reg_msg_ctx_t *ctx, const reg_branch_t *b)
 		return REG_ERROR;
 	if (msg_set_du(m, b->du) < 0)
 		return REG_ERROR;
-	if (b->path.len && reg_cfg.path_mode != 0 && add_route(m, b->path) < 0)
-		return REG_ERROR;
+	/* Path becomes Route when the request is built for this branch (tm, fwd), so the
+	 * other branches of a fork do not inherit it */
+	m->path = reg_cfg.path_mode != 0 ? b->path : STR_NULL;
+	m->ruri_q = b->q;
 	m->bflags = b->cflags;
 	if (b->sock)
 		m->send_sock = b->sock;
@@ -130,12 +122,23 @@ static int use_branch(msg_t *m, reg_msg_ctx_t *ctx, const reg_branch_t *b)
 	return REG_FOUND;
 }
 
-static void append_branches(reg_msg_ctx_t *ctx, reg_branch_t *list)
+/* The other contacts join the message's destination set, which tm relays to. */
+static void append_branches(msg_t *m, reg_msg_ctx_t *ctx, reg_branch_t *list)
 {
 	reg_branch_t **tail = &ctx->branches;
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = list;
+	for (reg_branch_t *b = list; b; b = b->next) {
+		msg_branch_t *mb = msg_append_branch(m, b->uri, b->du, b->q);
+		if (!mb)
+			continue;
+		mb->path = reg_cfg.path_mode != 0 ? b->path : STR_NULL;
+		mb->ruid = b->ruid;
+		mb->instance = b->instance;
+		mb->sock = b->sock;
+		mb->bflags = b->cflags;
+	}
 }
 
 int reg_lookup(msg_t *m, str_t table, str_t uri, bool to_dset)
@@ -155,35 +158,40 @@ int reg_lookup(msg_t *m, str_t table, str_t uri, bool to_dset)
 	if (rc != REG_FOUND)
 		return rc;
 	if (to_dset) {
-		append_branches(ctx, list);
+		append_branches(m, ctx, list);
 		return REG_FOUND;
 	}
 	rc = use_branch(m, ctx, list);
 	if (rc == REG_FOUND && reg_cfg.append_branches)
-		append_branches(ctx, list->next);
+		append_branches(m, ctx, list->next);
 	return rc;
 }
 
 int reg_lookup_branches(msg_t *m, str_t table)
 {
 	reg_msg_ctx_t *ctx = reg_ctx(m);
-	reg_branch_t *old = ctx->branches;
+	msg_branch_t *old = m->branches;
 
 	ctx->branches = NULL;
+	msg_clear_branches(m); /* rebuilt below from what was there */
 	int best = reg_lookup(m, table, STR_NULL, false);
 	/* each branch that was there before is replaced by the contacts of its URI;
 	 * one that is not a registered AOR stays as it was */
-	for (reg_branch_t *b = old, *next; b; b = next) {
+	for (msg_branch_t *b = old, *next; b; b = next) {
 		reg_branch_t *list;
 		str_t aor;
 		next = b->next;
 		if (reg_aor_of(m, b->uri, &aor) == 0 && collect(m, table, aor, &list) == REG_FOUND) {
-			append_branches(ctx, list);
+			append_branches(m, ctx, list);
 			best = REG_FOUND;
 			continue;
 		}
-		b->next = NULL;
-		append_branches(ctx, b);
+		msg_branch_t *kept = msg_append_branch(m, b->uri, b->du, b->q);
+		if (kept) {
+			kept->path = b->path;
+			kept->sock = b->sock;
+			kept->bflags = b->bflags;
+		}
 	}
 	return best;
 }

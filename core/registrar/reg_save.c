@@ -18,6 +18,7 @@
 
 #include "../lib/log.h"
 #include "../sl/sl.h"
+#include "../tm/tm.h"
 #include "reg_int.h"
 
 #define MAX_CONTACT_LEN 512 /* the location.contact column */
@@ -431,6 +432,14 @@ static int save_locked(reg_save_t *s, ul_ref_t *ref)
 
 /* ---------------------------------------------------------------- the reply */
 
+/* Through the transaction when the script made one (t_newtran), else stateless. */
+static int send_reply(msg_t *m, int code, str_t reason)
+{
+	if (m->tm)
+		return tm_reply(m, code, reason, false);
+	return sl_send_reply(m, code, reason);
+}
+
 static str_t reply_headers(reg_save_t *s)
 {
 	msg_buf_t b;
@@ -480,7 +489,7 @@ static int answer(reg_save_t *s)
 	}
 	if (hdrs.len && msg_reply_hdr_add(s->m, hdrs) < 0)
 		return -1;
-	return sl_send_reply(s->m, s->code, str_cstr(s->reason)) > 0 ? 0 : -1;
+	return send_reply(s->m, s->code, str_cstr(s->reason)) > 0 ? 0 : -1;
 }
 
 int reg_send_reply(msg_t *m)
@@ -492,7 +501,7 @@ int reg_send_reply(msg_t *m)
 		return -1;
 	int code = ctx->reply_code;
 	ctx->reply_code = 0;
-	return sl_send_reply(m, code, str_cstr(ctx->reply_reason)) > 0 ? 1 : -1;
+	return send_reply(m, code, str_cstr(ctx->reply_reason)) > 0 ? 1 : -1;
 }
 
 /* ---------------------------------------------------------------- save */

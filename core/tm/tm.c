@@ -313,6 +313,91 @@ int tm_reply(msg_t *m, int code, str_t reason, bool create)
 	return rc;
 }
 
+/* ---------------------------------------------------------------- serial forking */
+
+static tm_contact_t *contact_new(str_t uri, str_t du, str_t path, int q)
+{
+	tm_contact_t *k = calloc(1, sizeof(*k));
+	if (!k)
+		return NULL;
+	k->uri = strndup(uri.s, uri.len);
+	k->du = du.len ? strndup(du.s, du.len) : NULL;
+	k->path = path.len ? strndup(path.s, path.len) : NULL;
+	k->q = q < 0 ? 1000 : q; /* RFC 3261 §16.6: no q means the highest */
+	if (!k->uri) {
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+/* Inserts keeping q descending and, for equal q, the order of arrival. */
+static void contact_insert(tm_cell_t *c, tm_contact_t *k)
+{
+	tm_contact_t **p = &c->contacts;
+	while (*p && (*p)->q >= k->q)
+		p = &(*p)->next;
+	k->next = *p;
+	*p = k;
+}
+
+int tm_load_contacts(msg_t *m)
+{
+	if (m->sip.type != SIP_REQUEST)
+		return -1;
+	if (!m->nbranches)
+		return 1; /* one destination: nothing to order (as Kamailio) */
+	if (!m->tm && tm_newtran(m) != 1)
+		return -1;
+	tm_cell_t *c = m->tm;
+	pthread_mutex_lock(&c->lock);
+	tm_contact_t *k = contact_new(m->ruri, m->du, m->path, m->ruri_q);
+	if (k)
+		contact_insert(c, k);
+	for (msg_branch_t *b = m->branches; b; b = b->next)
+		if ((k = contact_new(b->uri, b->du, b->path, b->q)))
+			contact_insert(c, k);
+	pthread_mutex_unlock(&c->lock);
+	msg_clear_branches(m);
+	return 1;
+}
+
+int tm_next_contacts(msg_t *m)
+{
+	tm_cell_t *c = m->tm;
+	if (!c)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	tm_contact_t *k = c->contacts;
+	if (!k) {
+		pthread_mutex_unlock(&c->lock);
+		return -1;
+	}
+	int q = k->q;
+	int rc = msg_set_ruri(m, str_cstr(k->uri)) == 0 ? 1 : -1;
+	msg_set_du(m, k->du ? str_cstr(k->du) : STR_NULL);
+	m->path = k->path ? arena_strdup(m->arena, str_cstr(k->path)) : STR_NULL;
+	msg_clear_branches(m);
+	c->contacts = k->next;
+	free(k->uri);
+	free(k->du);
+	free(k->path);
+	free(k);
+	while (c->contacts && c->contacts->q == q) {
+		k = c->contacts;
+		msg_branch_t *b = msg_append_branch(m, str_cstr(k->uri), k->du ? str_cstr(k->du) : STR_NULL, k->q);
+		if (b && k->path)
+			b->path = arena_strdup(m->arena, str_cstr(k->path));
+		c->contacts = k->next;
+		free(k->uri);
+		free(k->du);
+		free(k->path);
+		free(k);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- settings, queries */
 
 int tm_set_route(msg_t *m, tm_route_t which, str_t fn)

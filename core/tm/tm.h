@@ -50,6 +50,15 @@ int tm_relay(msg_t *m);
 int tm_reply(msg_t *m, int code, str_t reason, bool create);
 /* Sends a copy of the request statefully to uri; nothing comes back upstream. */
 int tm_replicate(msg_t *m, str_t uri);
+/*
+ * Serial forking (Kamailio's t_load_contacts / t_next_contacts): the R-URI and
+ * the destination set are kept on the transaction ordered by q; each call of
+ * tm_next_contacts() makes the next group of equal q the R-URI and branches.
+ * load: 1 (also when there is a single destination: nothing to order), -1 error.
+ * next: 1 when a group was loaded, -1 when none is left.
+ */
+int tm_load_contacts(msg_t *m);
+int tm_next_contacts(msg_t *m);
 /* End of the handling of a message: releases what tm held for it. */
 void tm_msg_done(msg_t *m);
 

@@ -14,6 +14,13 @@
 #define TM_BUCKETS 16384
 #define TM_ROUTE_NAME 64
 
+/* A destination waiting for serial forking (t_load_contacts / t_next_contacts). */
+typedef struct tm_contact {
+	char *uri, *du, *path;
+	int q;
+	struct tm_contact *next;
+} tm_contact_t;
+
 typedef enum {
 	BR_CALLING = 0,  /* sent, no reply yet */
 	BR_PROCEEDING,   /* provisional received */
@@ -103,6 +110,7 @@ struct tm_cell {
 	unsigned fr_ms, fr_inv_ms, life_inv_ms, life_noninv_ms;
 	bool auto100;
 	bool is_replicate;         /* t_replicate: replies are absorbed */
+	tm_contact_t *contacts;    /* serial forking: by q, highest first */
 };
 
 extern const ksr_cfg_t *tm_cfg;

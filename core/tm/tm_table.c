@@ -133,6 +133,14 @@ void tm_cell_unref(tm_cell_t *c)
 		return;
 	for (unsigned i = 0; i < c->nbranches; i++)
 		tm_branch_free(c->branches[i]);
+	while (c->contacts) {
+		tm_contact_t *n = c->contacts->next;
+		free(c->contacts->uri);
+		free(c->contacts->du);
+		free(c->contacts->path);
+		free(c->contacts);
+		c->contacts = n;
+	}
 	free(c->req);
 	free(c->ruri);
 	free(c->du);
