@@ -14,6 +14,7 @@
 
 #include "../core/lib/hash.h"
 #include "../core/lib/log.h"
+#include "../core/registrar/registrar.h"
 #include "../core/tm/tm.h"
 #include "engine_internal.h"
 #include "ksr.h"
@@ -25,7 +26,7 @@ typedef enum {
 	PV_SI, PV_SP, PV_SU, PV_SAS, PV_RI, PV_RPORT, PV_RU_SOCK, PV_PROTO, PV_PRID,
 	PV_ML, PV_MT, PV_MB, PV_RB, PV_BS, PV_CL, PV_CTYPE, PV_TS_MSG, PV_TS_NOW, PV_MI,
 	PV_CONID, PV_MF, PV_BF, PV_AU, PV_AR, PV_FS,
-	PV_HDR, PV_HDRC, PV_VAR, PV_SHV, PV_AVP, PV_T_RPL,
+	PV_HDR, PV_HDRC, PV_VAR, PV_SHV, PV_AVP, PV_T_RPL, PV_ULC, PV_RUID, PV_LOCATION_UA,
 	PV_T_REPLY_CODE, PV_T_REPLY_REASON, PV_T_BRANCH_IDX,
 } pv_type_t;
 
@@ -51,7 +52,7 @@ static const struct {
 	{"cT", PV_CTYPE}, {"Ts", PV_TS_MSG}, {"TS", PV_TS_NOW}, {"mi", PV_MI}, {"conid", PV_CONID},
 	{"mf", PV_MF}, {"bf", PV_BF}, {"au", PV_AU}, {"ar", PV_AR}, {"fs", PV_FS},
 	{"T_reply_code", PV_T_REPLY_CODE}, {"T_reply_reason", PV_T_REPLY_REASON},
-	{"T_branch_idx", PV_T_BRANCH_IDX},
+	{"T_branch_idx", PV_T_BRANCH_IDX}, {"ruid", PV_RUID}, {"location_ua", PV_LOCATION_UA},
 };
 
 static const struct {
@@ -59,7 +60,7 @@ static const struct {
 	pv_type_t type;
 } class_pvs[] = {
 	{"hdr", PV_HDR}, {"hdrc", PV_HDRC}, {"var", PV_VAR}, {"shv", PV_SHV}, {"avp", PV_AVP},
-	{"T_rpl", PV_T_RPL},
+	{"T_rpl", PV_T_RPL}, {"ulc", PV_ULC},
 };
 
 /* ---------------------------------------------------------------- named value stores */
@@ -388,6 +389,25 @@ static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t 
 		const pv_spec_t *inner = spec_get(e, s->arg);
 		msg_t *rpl = inner ? tm_route_reply(m) : NULL;
 		return rpl && inner->type != PV_T_RPL ? pv_get_msg(e, rpl, inner, r) : 0;
+	}
+	case PV_RUID: return ret_str(r, reg_ruid(m));
+	case PV_LOCATION_UA: return ret_str(r, reg_location_ua(m));
+	case PV_ULC: {
+		/* $ulc(profile=>attr), contact attributes by [index] */
+		const char *arrow = memchr(s->arg.s, '=', s->arg.len);
+		if (!arrow || arrow + 1 >= s->arg.s + s->arg.len || arrow[1] != '>')
+			return 0;
+		str_t prof = str_from(s->arg.s, (size_t)(arrow - s->arg.s));
+		str_t attr = str_from(arrow + 2, (size_t)(s->arg.s + s->arg.len - arrow - 2));
+		str_t sv;
+		long long iv;
+		bool is_int;
+		bool record = str_eq(attr, STR_LIT("aor")) || str_eq(attr, STR_LIT("domain")) ||
+			      str_eq(attr, STR_LIT("aorhash")) || str_eq(attr, STR_LIT("count"));
+		int idx = record ? -1 : (s->has_idx ? s->idx : 0);
+		if (reg_ulc_get(prof, attr, idx, &sv, &iv, &is_int) < 0)
+			return 0;
+		return is_int ? ksr_xval_int(r, iv) : ret_str(r, arena_strdup(m->arena, sv));
 	}
 	case PV_T_REPLY_CODE: {
 		int code = tm_get_status_code(m);
