@@ -104,3 +104,26 @@ log = {
 -- 	retry_after = 30,           -- s: Retry-After on 5xx (database down)
 -- 	received_avp = "$avp(RECEIVED)", -- a NAT source URI set by the script, stored as received
 -- }
+
+-- Digest authentication (KSR.auth, KSR.auth_db). Nonces are signed, not
+-- stored: with a secret, every node that shares it accepts them (set
+-- nonce_count = false then, since the counts are kept per node); without one a
+-- random key is made at start and nonces die with the process.
+-- Subscribers for auth_db: the `subscriber` table of conf/sql.
+-- auth = {
+-- 	secret = "change me: 32 random characters",
+-- 	nonce_expire = 300,         -- s: then the phone is challenged again with stale=true
+-- 	algorithm = "MD5",          -- or "SHA-256", or "SHA-256,MD5" to offer both (RFC 8760)
+-- 	qop = "",                   -- "auth": always offer qop=auth (else the challenge flags decide)
+-- 	nonce_count = true,         -- refuse a replayed nonce count
+-- 	nc_array_size = 131072,     -- nonces tracked for nonce_count (16 octets each)
+-- 	use_domain = false,         -- user checks compare domains; auth_db matches the domain column
+-- 	db_url = "postgres://ksrd:secret@127.0.0.1:5432/ksrd",
+-- 	db_timeout = 2000,          -- ms: bound on connecting and on every query (then 500)
+-- 	calculate_ha1 = false,      -- true: password_column holds plain passwords
+-- 	password_column = "ha1",    -- "password" with calculate_ha1 = true
+-- 	password_column_2 = "ha1b", -- HA1 of "user@domain", for phones that send it so
+-- 	user_column = "username",
+-- 	domain_column = "domain",
+-- 	load_credentials = "",      -- "rpid;$avp(mail)=email": columns stored into PVs on success
+-- }

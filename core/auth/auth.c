@@ -20,6 +20,7 @@
 
 #include "../lib/log.h"
 #include "../sl/sl.h"
+#include "../tm/tm.h"
 #include "auth_int.h"
 
 auth_settings_t auth_settings = {
@@ -31,11 +32,20 @@ _Atomic int auth_alg_override = -1;
 stat_counter_t *auth_st_challenges, *auth_st_ok, *auth_st_failed, *auth_st_stale, *auth_st_replayed,
 	*auth_st_bad;
 static const ksr_cfg_t *cfg_in_force;
-static _Atomic(auth_reply_fn_t) reply_fn = sl_send_reply;
+
+/* As Kamailio's auth replies by default (sl's freply): through the transaction when there is one. */
+static int default_reply(msg_t *m, int code, str_t reason)
+{
+	if (m->tm)
+		return tm_reply(m, code, reason, false);
+	return sl_send_reply(m, code, reason);
+}
+
+static _Atomic(auth_reply_fn_t) reply_fn = default_reply;
 
 void auth_set_reply_fn(auth_reply_fn_t fn)
 {
-	atomic_store(&reply_fn, fn ? fn : sl_send_reply);
+	atomic_store(&reply_fn, fn ? fn : default_reply);
 }
 
 int auth_reply(msg_t *m, int code, str_t reason)
@@ -106,6 +116,7 @@ int auth_init(const ksr_cfg_t *cfg, char *errbuf, size_t errlen)
 	if (auth_db_init(cfg, errbuf, errlen) < 0)
 		return -1;
 	register_stats();
+	auth_rpc_init();
 	cfg_in_force = cfg;
 	return 0;
 }

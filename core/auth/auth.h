@@ -213,9 +213,9 @@ str_t auth_challenge_hdrs(msg_t *m, str_t realm, int flags, sip_hdr_type_t which
  * 1 sent, -1 bad arguments, -2 challenge not built, -3 reply not sent. */
 int auth_challenge_send(msg_t *m, str_t realm, int flags, sip_hdr_type_t which);
 /*
- * How auth sends its replies (challenges, 400 Bad Credentials, 500): sl_send_reply
- * unless changed, e.g. to a sender that replies statefully when a transaction
- * exists. 1 sent, negative not (sl_send_reply's contract).
+ * How auth sends its replies (challenges, 400 Bad Credentials, 500): by default
+ * through the request's transaction when it has one (tm_reply), else statelessly
+ * (sl_send_reply). 1 sent, negative not. NULL restores the default.
  */
 typedef int (*auth_reply_fn_t)(msg_t *m, int code, str_t reason);
 void auth_set_reply_fn(auth_reply_fn_t fn);

@@ -26,6 +26,9 @@ extern _Atomic int auth_alg_override;
 extern stat_counter_t *auth_st_challenges, *auth_st_ok, *auth_st_failed, *auth_st_stale,
 	*auth_st_replayed, *auth_st_bad;
 
+/* auth_rpc.c: registers auth.failures */
+void auth_rpc_init(void);
+
 /* nonce.c: forgets the secret (shutdown) */
 void auth_nonce_free(void);
 

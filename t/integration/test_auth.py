@@ -280,6 +280,23 @@ class AuthPvTest(unittest.TestCase):
         finally:
             ph.close()
 
+    def test_failures_counted_per_source(self):
+        def failures():
+            return {r["source"]: r["failures"] for r in self.srv.rpc("auth.failures")}.get(LOCAL4, 0)
+
+        before, failed_before = failures(), self.srv.stats().get("auth.failed", 0)
+        ph = Phone(self.srv)
+        try:
+            ch = challenge_of(self, ph.send())
+            for i in range(3):
+                r = ph.send(auth=credentials(ch, "alice", f"guess-{i}", "REGISTER", f"sip:{REALM}"))
+                ch = challenge_of(self, r)
+        finally:
+            ph.close()
+        self.assertGreaterEqual(failures() - before, 3)
+        self.assertGreaterEqual(self.srv.stats().get("auth.failed", 0) - failed_before, 3)
+        self.assertGreaterEqual(self.srv.stats().get("auth.challenges", 0), 4)
+
     def test_replayed_nonce_count_refused(self):
         ph = Phone(self.srv)
         try:
