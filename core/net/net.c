@@ -17,6 +17,12 @@ net_listen_t net_listens[NET_MAX_LISTEN];
 unsigned net_nlistens;
 _Thread_local net_worker_t *net_cur_worker;
 net_worker_t *net_workers[256];
+void (*net_unreachable)(sip_proto_t proto, const net_addr_t *dst, int err);
+
+void net_set_unreachable_handler(void (*fn)(sip_proto_t proto, const net_addr_t *dst, int err))
+{
+	net_unreachable = fn;
+}
 
 /* Local interface addresses, for "myself" checks against wildcard listeners. */
 static net_addr_t *local_ips;

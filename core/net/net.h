@@ -90,6 +90,13 @@ void net_worker_flush(net_worker_t *w);
  */
 int net_send(const net_dest_t *d, const char *buf, size_t len);
 
+/*
+ * Told when the transport learns that a destination cannot be reached: an ICMP
+ * error for a UDP datagram we sent (IP_RECVERR), a TCP connect that failed.
+ * Called on a worker thread. One handler (tm's), set before workers start.
+ */
+void net_set_unreachable_handler(void (*fn)(sip_proto_t proto, const net_addr_t *dst, int err));
+
 /* Resolves host (numeric or name; IPv6 with brackets) to an address. 0 or -errno. */
 int net_resolve(str_t host, uint16_t port, net_addr_t *out);
 

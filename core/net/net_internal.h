@@ -60,3 +60,4 @@ void net_tcp_init(void);
 void net_tcp_shutdown(void);
 
 int net_socket_for(const net_listen_t *l, int type, bool reuseport);
+extern void (*net_unreachable)(sip_proto_t proto, const net_addr_t *dst, int err);

@@ -171,10 +171,13 @@ static void conn_destroy(conn_t *c, const char *why)
 	ev_io_stop(w->loop, &c->rio);
 	ev_io_stop(w->loop, &c->wio);
 	pthread_mutex_lock(&c->wlock);
+	bool never_connected = c->connecting;
 	c->closed = true;
 	close(c->fd);
 	c->fd = -1;
 	pthread_mutex_unlock(&c->wlock);
+	if (never_connected && net_unreachable)
+		net_unreachable(SIP_PROTO_TCP, &c->peer, ECONNREFUSED);
 	if (c->w_prev)
 		c->w_prev->w_next = c->w_next;
 	else

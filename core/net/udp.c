@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) 2026 the ksrd authors
 #include <errno.h>
+#include <time.h> /* before linux/errqueue.h, which uses struct timespec */
+#include <linux/errqueue.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -10,7 +13,37 @@
 #include "../lib/stats.h"
 #include "net_internal.h"
 
-static stat_counter_t *st_udp_rx, *st_udp_tx, *st_udp_tx_err;
+static stat_counter_t *st_udp_rx, *st_udp_tx, *st_udp_tx_err, *st_udp_unreach;
+
+/*
+ * ICMP errors for datagrams we sent (IP_RECVERR): each names the destination
+ * that could not be reached. Drained fully, or the socket stays readable.
+ */
+static void drain_errors(int fd)
+{
+	for (int i = 0; i < 64; i++) {
+		net_addr_t dst;
+		char ctrl[512];
+		char data[64];
+		struct iovec iov = {data, sizeof(data)};
+		struct msghdr mh = {.msg_name = &dst, .msg_namelen = sizeof(dst), .msg_iov = &iov,
+				    .msg_iovlen = 1, .msg_control = ctrl, .msg_controllen = sizeof(ctrl)};
+		if (recvmsg(fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			return;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			bool v4 = cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR;
+			bool v6 = cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR;
+			if (!v4 && !v6)
+				continue;
+			const struct sock_extended_err *ee = (const void *)CMSG_DATA(cm);
+			if (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6)
+				continue;
+			stat_inc(st_udp_unreach);
+			if (net_unreachable && mh.msg_namelen)
+				net_unreachable(SIP_PROTO_UDP, &dst, (int)ee->ee_errno);
+		}
+	}
+}
 
 static void udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -35,6 +68,10 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
 		}
 		int n = recvmmsg(w->udp_fd[li], msgs, w->batch, MSG_DONTWAIT, NULL);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			drain_errors(w->udp_fd[li]);
+			continue; /* the datagrams behind the error are still there */
+		}
 		if (n <= 0)
 			return;
 		stat_add(st_udp_rx, n);
@@ -62,6 +99,7 @@ int net_udp_worker_start(net_worker_t *w)
 		st_udp_rx = stat_register("net", "udp_rcv", false);
 		st_udp_tx = stat_register("net", "udp_sent", false);
 		st_udp_tx_err = stat_register("net", "udp_send_errors", false);
+		st_udp_unreach = stat_register("net", "udp_unreachable", false);
 	}
 	w->rx_bufs = malloc((size_t)w->batch * NET_UDP_BUF);
 	if (!w->rx_bufs)
@@ -74,6 +112,11 @@ int net_udp_worker_start(net_worker_t *w)
 			LOG_ERR(NET, "worker %u: cannot bind %s: %s", w->id, net_listens[i].sock_str, strerror(-fd));
 			return fd;
 		}
+		int one = 1;
+		if (net_listens[i].addr.sa.sa_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
+		else
+			setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
 		int sz = 4 * 1024 * 1024;
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));

@@ -683,6 +683,7 @@ int tm_init(const ksr_cfg_t *cfg)
 	for (int i = 1; i <= 6; i++)
 		tm_st.rpl_class[i] = stat_register("tm", classes[i], false);
 	worker_set_reply_filter(tm_on_reply);
+	net_set_unreachable_handler(tm_unreachable);
 	worker_set_done_handler(tm_msg_done);
 	return wheel_start();
 }

@@ -141,6 +141,9 @@ void tm_branch_free(tm_branch_t *b);
 void tm_branch_stop_timers(tm_branch_t *b);
 void tm_branch_arm_fr(tm_branch_t *b, unsigned ms);
 void tm_cancel_branches(tm_cell_t *c, int except);
+/* Has the owner worker judge the cell (failure route, best reply); takes its own reference. */
+void tm_post_completion(tm_cell_t *c);
+void tm_unreachable(sip_proto_t proto, const net_addr_t *dst, int err);
 
 /* tm_reply.c */
 /* On a worker thread, cell locked; a = arena for what must be parsed again. */

@@ -116,7 +116,7 @@ static void completion_job(void *arg)
 }
 
 /* From a timer: the script may need to run, so the owner worker takes over. */
-static void post_completion(tm_cell_t *c)
+void tm_post_completion(tm_cell_t *c)
 {
 	tm_cell_ref(c);
 	if (worker_post(c->owner, completion_job, c) < 0 && worker_post(0, completion_job, c) < 0)
@@ -139,7 +139,7 @@ static void fr_fire(wheel_timer_t *t, void *arg)
 		b->status = 408;
 		b->state = BR_COMPLETED;
 		tm_branch_stop_timers(b);
-		post_completion(c);
+		tm_post_completion(c);
 	}
 	pthread_mutex_unlock(&c->lock);
 	tm_cell_unref(c);
@@ -334,4 +334,53 @@ int tm_send_branches(tm_cell_t *c, msg_t *m, unsigned first_new)
 		msg_restore(m, &snap);
 	}
 	return sent ? 1 : -1;
+}
+
+/* ---------------------------------------------------------------- unreachable destinations */
+
+typedef struct {
+	sip_proto_t proto;
+	const net_addr_t *dst;
+	tm_cell_t *hit[64];
+	unsigned n;
+} unreach_t;
+
+/* Under the bucket lock (bucket then cell is the lock order everywhere). */
+static void unreach_one(tm_cell_t *c, void *arg)
+{
+	unreach_t *u = arg;
+	if (u->n == 64 || c->done || !c->nbranches)
+		return;
+	bool failed = false;
+	pthread_mutex_lock(&c->lock);
+	for (unsigned i = 0; i < c->nbranches; i++) {
+		tm_branch_t *b = c->branches[i];
+		if (b->state != BR_CALLING || b->replied || b->dest.proto != u->proto ||
+		    !net_addr_eq(&b->dest.addr, u->dst))
+			continue;
+		b->status = 503;
+		b->local = true;
+		b->state = BR_COMPLETED;
+		tm_branch_stop_timers(b);
+		failed = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (failed) {
+		tm_cell_ref(c);
+		u->hit[u->n++] = c;
+	}
+}
+
+/* The transport knows a destination is unreachable: its pending branches fail
+ * now with a local 503 instead of waiting for their timers. */
+void tm_unreachable(sip_proto_t proto, const net_addr_t *dst, int err);
+void tm_unreachable(sip_proto_t proto, const net_addr_t *dst, int err)
+{
+	unreach_t u = {.proto = proto, .dst = dst};
+	(void)err;
+	tm_table_foreach(unreach_one, &u);
+	for (unsigned i = 0; i < u.n; i++) {
+		tm_post_completion(u.hit[i]);
+		tm_cell_unref(u.hit[i]);
+	}
 }
