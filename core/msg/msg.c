@@ -369,6 +369,11 @@ int msg_snapshot(msg_t *m, msg_snapshot_t *s)
 	}
 	s->top = m->top;
 	s->bottom = m->bottom;
+	s->body_set = m->body_set;
+	s->new_body = m->new_body;
+	s->new_ctype = m->new_ctype;
+	s->new_first_line = m->new_first_line;
+	s->xflags = m->xflags;
 	s->ruri = m->ruri;
 	s->du = m->du;
 	s->ruri_parsed = m->ruri_parsed;
@@ -386,6 +391,11 @@ void msg_restore(msg_t *m, const msg_snapshot_t *s)
 		memset(m->edits, 0, sizeof(*m->edits) * m->sip.nhdrs);
 	m->top = s->top;
 	m->bottom = s->bottom;
+	m->body_set = s->body_set;
+	m->new_body = s->new_body;
+	m->new_ctype = s->new_ctype;
+	m->new_first_line = s->new_first_line;
+	m->xflags = s->xflags;
 	m->ruri = s->ruri;
 	m->du = s->du;
 	m->ruri_parsed = s->ruri_parsed;

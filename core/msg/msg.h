@@ -104,6 +104,9 @@ typedef struct msg {
 typedef struct {
 	msg_hdr_edit_t *edits;
 	msg_text_t *top, *bottom;
+	bool body_set;
+	str_t new_body, new_ctype, new_first_line;
+	uint64_t xflags;
 	str_t ruri, du;
 	sip_uri_t *ruri_parsed;
 	bool ruri_changed;

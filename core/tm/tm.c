@@ -229,6 +229,33 @@ static int relay_cancel(msg_t *m)
 	return rc < 0 ? -1 : 1;
 }
 
+static char *dup_or_null(str_t s)
+{
+	return s.len ? strndup(s.s, s.len) : NULL;
+}
+
+/* What the failure route needs of the request as the script made it (first relay). */
+static void keep_request_state(tm_cell_t *c, msg_t *m)
+{
+	c->ruri = strndup(m->ruri.s, m->ruri.len);
+	c->du = dup_or_null(m->du);
+	c->flags = m->flags;
+	c->rr_on = m->rr_on;
+	c->maxfwd_done = m->maxfwd_done;
+	c->rr_params = dup_or_null(m->rr_params);
+	c->rr_preset[0] = dup_or_null(m->rr_preset[0]);
+	c->rr_preset[1] = dup_or_null(m->rr_preset[1]);
+	/* only a failure route re-parses it: skip the copy (and its cost) otherwise */
+	if (!c->routes[TM_ROUTE_FAILURE][0] && !c->routes[TM_ROUTE_BRANCH_FAILURE][0])
+		return;
+	str_t edited = msg_build_request(m, STR_NULL, m->rcv.proto != SIP_PROTO_UDP);
+	if (edited.s && (c->fwd_req = malloc(edited.len + 1))) {
+		memcpy(c->fwd_req, edited.s, edited.len);
+		c->fwd_req[edited.len] = '\0';
+		c->fwd_req_len = edited.len;
+	}
+}
+
 int tm_relay(msg_t *m)
 {
 	if (m->sip.type != SIP_REQUEST)
@@ -246,12 +273,8 @@ int tm_relay(msg_t *m)
 		pthread_mutex_unlock(&c->lock);
 		return -1; /* already answered */
 	}
-	if (!c->ruri) {
-		c->ruri = strndup(m->ruri.s, m->ruri.len);
-		if (m->du.len)
-			c->du = strndup(m->du.s, m->du.len);
-		c->flags = m->flags;
-	}
+	if (!c->ruri)
+		keep_request_state(c, m);
 	if (c->method == METH_INVITE && c->auto100 && c->uas_status == 0)
 		tm_uas_local_reply(c, m, 100, str_cstr(tm_cfg->tm.auto_inv_100_reason));
 	tm_arm_life(c);

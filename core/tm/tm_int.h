@@ -77,6 +77,13 @@ struct tm_cell {
 	str_t via_branch, via_sentby, callid, cseq_num, from_tag, to_tag, ruri_orig; /* into req */
 	char *ruri;                /* R-URI when first relayed: $ru in the failure route */
 	char *du;
+	/* the request as the script left it at the first relay (headers and body
+	 * edits applied, our Via not yet): what failure routes work on, as Kamailio
+	 * keeps the request's changes in the transaction */
+	char *fwd_req;
+	size_t fwd_req_len;
+	bool rr_on, maxfwd_done;
+	char *rr_params, *rr_preset[2];
 	uint32_t flags;            /* message flags when relayed */
 
 	/* server side */

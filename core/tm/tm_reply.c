@@ -118,13 +118,20 @@ static int pick_best(tm_cell_t *c)
 msg_t *tm_parse_request(tm_cell_t *c, arena_t *a)
 {
 	msg_t *m = arena_zalloc(a, sizeof(*m));
-	if (!m || msg_init(m, a, &c->rcv, c->req, c->req_len) != SIP_OK)
+	const char *buf = c->fwd_req ? c->fwd_req : c->req;
+	size_t len = c->fwd_req ? c->fwd_req_len : c->req_len;
+	if (!m || msg_init(m, a, &c->rcv, buf, len) != SIP_OK)
 		return NULL;
 	if (c->ruri)
 		msg_set_ruri(m, str_cstr(c->ruri));
 	if (c->du)
 		msg_set_du(m, str_cstr(c->du));
 	m->flags = c->flags;
+	m->rr_on = c->rr_on;
+	m->maxfwd_done = c->maxfwd_done;
+	m->rr_params = c->rr_params ? str_cstr(c->rr_params) : STR_NULL;
+	m->rr_preset[0] = c->rr_preset[0] ? str_cstr(c->rr_preset[0]) : STR_NULL;
+	m->rr_preset[1] = c->rr_preset[1] ? str_cstr(c->rr_preset[1]) : STR_NULL;
 	m->tm = c;
 	return m;
 }

@@ -142,6 +142,10 @@ void tm_cell_unref(tm_cell_t *c)
 		c->contacts = n;
 	}
 	free(c->req);
+	free(c->fwd_req);
+	free(c->rr_params);
+	free(c->rr_preset[0]);
+	free(c->rr_preset[1]);
 	free(c->ruri);
 	free(c->du);
 	free(c->uas_reply);
