@@ -82,6 +82,17 @@ function ksr_request_route()
 		KSR.sl.send_reply(200, "OK")
 		return
 	end
+	local subs = KSR.hdr.get("X-Subs")
+	if subs then
+		-- is_subscriber(uri, table, flags) with all three from the request
+		local rc = KSR.auth_db.is_subscriber(subs, KSR.hdr.get("X-Table") or "subscriber",
+			tonumber(KSR.hdr.get("X-Flags") or "0"))
+		KSR.hdr.append_to_reply("X-Subs-RC: " .. rc .. "\r\n")
+		local loaded = KSR.pv.get("$avp(rpid)")
+		if loaded then KSR.hdr.append_to_reply("X-Rpid: " .. loaded .. "\r\n") end
+		KSR.sl.send_reply(200, "OK")
+		return
+	end
 	local realm = KSR.is_REGISTER() and KSR.pv.get("$td") or KSR.pv.get("$fd")
 	if KSR.hdr.is_present("X-Db") > 0 then
 		db_route(realm)
@@ -502,6 +513,27 @@ class AuthDbTest(unittest.TestCase):
         self.assertEqual(r.get("X-Auth-RC"), "-3")
         r = self.roundtrip(self.plain, "o_hara';DELETE/**/FROM/**/subscriber;--", "Quote-6", expect=401)
         self.assertEqual(r.get("X-Auth-RC"), "-3")
+        self.assertEqual(self.pg.sql("SELECT count(*) FROM subscriber").strip(), "3")
+
+    def is_subscriber(self, uri, flags, table="subscriber"):
+        with UdpPeer() as p:
+            req = make_request("OPTIONS", f"sip:probe@{REALM}", p.via(),
+                               headers=[("X-Subs", uri), ("X-Flags", str(flags)), ("X-Table", table)])
+            r = p.request(self.plain.udp, req)
+            self.assertIsNotNone(r)
+            return r.get("X-Subs-RC"), r.get("X-Rpid")
+
+    def test_is_subscriber(self):
+        self.assertEqual(self.is_subscriber(f"sip:erin@{REALM}", 1), ("1", REALM))  # with load_credentials
+        self.assertEqual(self.is_subscriber(f"sip:erin@{REALM}", 3), ("1", None))   # flag 2: existence only
+        self.assertEqual(self.is_subscriber("sip:erin@example.org", 1), ("-2", None))  # other domain
+        self.assertEqual(self.is_subscriber("sip:erin@example.org", 0), ("1", REALM))  # domain ignored
+        self.assertEqual(self.is_subscriber(f"sip:{self.SQL_USER}@{REALM}", 1)[0], "1")
+        self.assertEqual(self.is_subscriber(f"sip:mallory@{REALM}", 1), ("-2", None))
+        self.assertEqual(self.is_subscriber("not a uri", 1), ("-1", None))
+        # a table name is SQL text: anything but an identifier is refused, nothing runs
+        self.assertEqual(self.is_subscriber(f"sip:erin@{REALM}", 1, "subscriber;DELETE FROM subscriber")[0], "-1")
+        self.assertEqual(self.is_subscriber(f"sip:erin@{REALM}", 1, "nosuchtable")[0], "-1")
         self.assertEqual(self.pg.sql("SELECT count(*) FROM subscriber").strip(), "3")
 
     def test_zz_database_down_500_then_back(self):
