@@ -379,7 +379,7 @@ static bool unauthenticatable(const msg_t *m)
 static int bad_credentials(msg_t *m, const char *why)
 {
 	str_t cid = callid(m);
-	LOG_MSG_INFO(AUTH, &cid, "malformed credentials (%s): 400", why);
+	LOG_MSG_DBG(AUTH, &cid, "malformed credentials (%s): 400", why);
 	auth_count(auth_st_bad);
 	auth_failure(&m->rcv.src);
 	if (m->replied < 200)
@@ -390,8 +390,9 @@ static int bad_credentials(msg_t *m, const char *why)
 static int fail(msg_t *m, int code, const char *why)
 {
 	str_t cid = callid(m);
-	/* The log may say why; the reply never does (a 401 like any other). */
-	LOG_MSG_INFO(AUTH, &cid, "authentication failed: %s", why);
+	/* The log may say why (at dbg: one line per message); the reply never does.
+	 * Who keeps failing is in auth.failures. */
+	LOG_MSG_DBG(AUTH, &cid, "authentication failed: %s", why);
 	auth_failure(&m->rcv.src);
 	return code;
 }
