@@ -396,11 +396,12 @@ class ScriptedUas(Endpoint):
     """A UAS whose INVITE answers follow a plan (see the module doc)."""
 
     def __init__(self, transport="udp", plan=None, *, host=LOCAL4, loss=None, other_status=200,
-                 name="uas", t1=T1, answer_cancel=True):
+                 name="uas", t1=T1, answer_cancel=True, final_limit=None):
         self.plan = ring_then(200) if plan is None else plan
         self.other_status = other_status
         self.name = name
         self.t1 = t1
+        self.final_limit = final_limit or 64 * t1   # how long a final is resent without its ACK (s)
         self.answer_cancel = answer_cancel
         self.requests = Recorder()     # every request received, retransmissions included
         self.replies = Recorder()      # replies to our own requests (BYE)
@@ -546,7 +547,7 @@ class ScriptedUas(Endpoint):
         return True
 
     def _resend_final(self, tx, resp, done):
-        interval, deadline = self.t1, time.monotonic() + 64 * self.t1
+        interval, deadline = self.t1, time.monotonic() + self.final_limit
         while not done.wait(interval) and time.monotonic() < deadline and not self._stop.is_set():
             self.reply_along_via(resp, tx.rec)
             interval = min(interval * 2, T2)

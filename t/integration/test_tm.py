@@ -8,9 +8,11 @@ failure routes after a reload, bad input, and the tm RPC.
 
 Destinations come from the request: X-Target is the first one ($du),
 X-Failover a comma list of the next ones, taken by the failure route in turn.
-A R-URI user starting with "fork" is looked up in the location table (its
-contacts become parallel branches): KSR.corex.append_branch* does not exist in
-ksrd, so the registrar's lookup is the way a script adds branches.
+X-Branches lists more destinations ("uri[ q]", comma separated) that become
+branches through KSR.corex.append_branch_uri(_q): parallel forking. A R-URI
+user starting with "fork" is looked up in the location table instead (its
+contacts become the branches); "serial" loads the R-URI and X-Branches with
+t_load_contacts and relays one q group at a time (t_next_contacts).
 """
 import concurrent.futures
 import json
@@ -35,6 +37,22 @@ end
 
 local function note(what)
 	KSR.info("TMTEST " .. what .. " cid=" .. (KSR.pv.get("$ci") or "?"))
+end
+
+-- X-Branches: "uri[ q], uri[ q], ..." become branches of the destination set
+function add_branches()
+	local list = KSR.pv.get("$hdr(X-Branches)")
+	if list == nil then
+		return
+	end
+	for el in string.gmatch(list, "[^,]+") do
+		local uri, q = string.match(el, "^%s*(%S+)%s*(%S*)%s*$")
+		if q ~= nil and q ~= "" then
+			KSR.corex.append_branch_uri_q(uri, q)
+		else
+			KSR.corex.append_branch_uri(uri)
+		end
+	end
 end
 
 function ksr_request_route()
@@ -77,6 +95,7 @@ function ksr_request_route()
 	end
 	if KSR.is_INVITE() then
 		KSR.rr.record_route()
+		KSR.hdr.append("X-Proxy-Mark: request-route\r\n")
 	end
 	local user = KSR.pv.get("$rU") or ""
 	if user:sub(1, 4) == "fork" then
@@ -84,11 +103,19 @@ function ksr_request_route()
 			KSR.sl.send_reply(404, "Not Found")
 			return
 		end
+	elseif user == "serial" then
+		-- serial forking by q: the R-URI (no q: highest) and X-Branches, one q group at a time
+		KSR.seturi(KSR.pv.get("$hdr(X-Target)"))
+		add_branches()
+		KSR.tm.t_load_contacts()
+		KSR.tm.t_next_contacts()
+		KSR.tm.t_on_failure("ksr_failure_serial")
 	else
 		local t = KSR.pv.get("$hdr(X-Target)")
 		if t ~= nil then
 			KSR.setdsturi(t)
 		end
+		add_branches()
 	end
 	if user == "lossy" then
 		KSR.tm.t_set_fr(10000, 8000)
@@ -154,6 +181,17 @@ function ksr_failure_manage()
 	KSR.setdsturi(next)
 	KSR.tm.t_on_failure("ksr_failure_manage")
 	KSR.tm.t_relay()
+end
+
+function ksr_failure_serial()
+	note("serial failure code=" .. KSR.tm.t_get_status_code())
+	if KSR.tm.t_is_canceled() > 0 then
+		return
+	end
+	if KSR.tm.t_next_contacts() > 0 then
+		KSR.tm.t_on_failure("ksr_failure_serial")
+		KSR.tm.t_relay()
+	end
 end
 
 function ksr_reply_route()
@@ -348,6 +386,9 @@ class CallFlowTest(TmBase):
         # record_route() of the request route holds for branches the failure route adds
         inv1, inv2 = first.invites(call.call_id)[0].rec.msg, second.invites(call.call_id)[0].rec.msg
         self.assertEqual(len(route_values(inv1, "Record-Route")), 1 if a == b else 2)
+        self.assertEqual(inv1.get_all("X-Proxy-Mark"), ["request-route"])
+        self.assertEqual(inv2.get_all("X-Proxy-Mark"), ["request-route"],
+                         "the failover branch lost the header added in the request route")
         self.assertEqual(route_values(inv2, "Record-Route"), route_values(inv1, "Record-Route"),
                          "the failover branch lost the Record-Route")
         self.assertEqual(bye.status if bye else None, 200)
@@ -383,7 +424,14 @@ for _a, _b in PAIRS:
 
 
 class ForkTest(TmBase):
-    """Parallel forking through the location table."""
+    """Parallel forking (KSR.corex.append_branch_uri, registrar lookup) and serial forking by q."""
+
+    def fork(self, plans, transport="udp", uac_transport="udp"):
+        uases = [self.uas(transport, p) for p in plans]
+        uac = self.uac(uac_transport)
+        call = uac.invite(self.ruri(), headers=[("X-Target", uases[0].uri),
+                                                ("X-Branches", ", ".join(u.uri for u in uases[1:]))])
+        return uases, call
 
     def register(self, user, uases):
         with UdpPeer() as p:
@@ -395,41 +443,58 @@ class ForkTest(TmBase):
         self.assertIsNotNone(r, "REGISTER not answered")
         self.assertEqual(r.status, 200, r.start)
 
-    def fork(self, plans, transport="udp", uac_transport="udp"):
-        uases = [self.uas(transport, p) for p in plans]
-        user = unique("fork")
-        self.register(user, uases)
-        uac = self.uac(uac_transport)
-        call = uac.invite(self.ruri(user))
-        return uases, call
+    def check_one_answers(self, uases, call, winner):
+        self.assertFinal(call, 200)
+        call.ack()
+        for i, u in enumerate(uases):
+            self.assertEqual(len(u.invites(call.call_id)), 1, f"UAS {i} did not get the INVITE{self.log_tail()}")
+            rr = route_values(u.invites(call.call_id)[0].rec.msg, "Record-Route")
+            self.assertTrue(rr, f"UAS {i}: no Record-Route on its branch")
+        for i, u in enumerate(uases):
+            if i == winner:
+                continue
+            got = u.wait_request("CANCEL", call.call_id)
+            self.assertIsNotNone(got, f"UAS {i} was not canceled{self.log_tail()}")
+            inv = u.invites(call.call_id)[0].rec.msg
+            self.assertEqual(got.msg.top_via().branch, inv.top_via().branch)
+            self.assertIsNotNone(u.wait_request("ACK", call.call_id), f"UAS {i}: its 487 was not ACKed")
+        self.assertEqual(uases[winner].requests.select("CANCEL", call.call_id), [])
+        self.assertIsNotNone(uases[winner].wait_request("ACK", call.call_id))
+        # the 487s of the canceled branches stay below the proxy
+        time.sleep(QUIET)
+        self.assertNotIn(487, call.statuses())
+        bye = call.bye()
+        self.assertEqual(bye.status if bye else None, 200)
+        self.assertIsNotNone(uases[winner].wait_request("BYE", call.call_id))
 
     def test_parallel_one_answers_others_canceled(self):
-        for t in ("udp", "tcp"):
-            with self.subTest(transport=t):
-                uases, call = self.fork([RING_FOREVER, ring_then(200, after_ms=300), RING_FOREVER], t)
-                self.assertFinal(call, 200)
-                call.ack()
-                for i, u in enumerate(uases):
-                    self.assertEqual(len(u.invites(call.call_id)), 1, f"UAS {i} did not get the INVITE")
-                for i in (0, 2):
-                    got = uases[i].wait_request("CANCEL", call.call_id)
-                    self.assertIsNotNone(got, f"UAS {i} was not canceled{self.log_tail()}")
-                self.assertEqual(uases[1].requests.select("CANCEL", call.call_id), [])
-                self.assertIsNotNone(uases[1].wait_request("ACK", call.call_id))
-                # the 487s of the canceled branches stay below the proxy
-                time.sleep(QUIET)
-                self.assertNotIn(487, call.statuses())
-                self.assertEqual(call.statuses().count(200) >= 1, True)
-                bye = call.bye()
-                self.assertEqual(bye.status if bye else None, 200)
+        for a, b in (("udp", "udp"), ("tcp", "tcp"), ("udp", "tcp")):
+            with self.subTest(caller=a, callees=b):
+                uases, call = self.fork([RING_FOREVER, ring_then(200, after_ms=300), RING_FOREVER], b, a)
+                self.check_one_answers(uases, call, 1)
+
+    def test_parallel_through_location_lookup(self):
+        uases = [self.uas("udp", p) for p in (RING_FOREVER, RING_FOREVER, ring_then(200, after_ms=300))]
+        user = unique("fork")
+        self.register(user, uases)
+        uac = self.uac("udp")
+        call = uac.invite(self.ruri(user))
+        self.check_one_answers(uases, call, 2)
+        for i, u in enumerate(uases):
+            self.assertEqual(u.invites(call.call_id)[0].rec.msg.ruri, f"sip:{user}@{u.host}:{u.port};transport=udp")
 
     def test_6xx_cancels_the_others(self):
         uases, call = self.fork([RING_FOREVER, ring_then(603, after_ms=300), RING_FOREVER])
+        t0 = time.monotonic()
         self.assertFinal(call, 603)
+        self.assertLess(time.monotonic() - t0, 1.5, "the 603 waited for the other branches")
         for i in (0, 2):
             self.assertIsNotNone(uases[i].wait_request("CANCEL", call.call_id),
                                  f"UAS {i} was not canceled after the 603{self.log_tail()}")
         self.assertIsNotNone(uases[1].wait_request("ACK", call.call_id), "the 603 was not ACKed")
+        time.sleep(QUIET)
+        self.assertEqual(call.statuses().count(603), 1)
+        self.assertNotIn(487, call.statuses())
 
     def test_401_challenges_aggregated(self):
         plans = [answer(401, headers=[("WWW-Authenticate", f'Digest realm="realm{i}", nonce="n{i}"')],
@@ -442,10 +507,48 @@ class ForkTest(TmBase):
         for u in uases:
             self.assertIsNotNone(u.wait_request("ACK", call.call_id))
 
+    def test_407_and_401_aggregated(self):
+        plans = [answer(401, headers=[("WWW-Authenticate", 'Digest realm="www", nonce="n1"')]),
+                 answer(407, after_ms=100, headers=[("Proxy-Authenticate", 'Digest realm="proxy", nonce="n2"')])]
+        uases, call = self.fork(plans)
+        final = call.wait_final()
+        self.assertIsNotNone(final)
+        self.assertIn(final.status, (401, 407))
+        self.assertEqual(len(final.get_all("WWW-Authenticate")), 1, final.headers)
+        self.assertEqual(len(final.get_all("Proxy-Authenticate")), 1, final.headers)
+
     def test_best_response_prefers_4xx_over_5xx(self):
-        """§16.7: among 486 and 503 the 486 goes upstream (503 is never preferred over a 4xx)."""
+        """§16.7: among 503 and 486 the 486 goes upstream."""
         uases, call = self.fork([answer(503, after_ms=50), answer(486, after_ms=150)])
         self.assertFinal(call, 486)
+
+    def test_best_response_prefers_3xx(self):
+        uases, call = self.fork([answer(486, after_ms=50), answer(302, after_ms=150, headers=[
+            ("Contact", "<sip:elsewhere@127.0.0.1:9>")])])
+        final = self.assertFinal(call, 302)
+        self.assertEqual(final.get("Contact"), "<sip:elsewhere@127.0.0.1:9>")
+
+    def test_serial_forking_by_q(self):
+        first = self.uas("udp", answer(503))
+        b, c = self.uas("udp", answer(480, after_ms=100)), self.uas("udp", ring_then(200, after_ms=200))
+        late = self.uas("udp", ring_then(200))
+        uac = self.uac("udp")
+        t0 = time.monotonic()
+        call = uac.invite(self.ruri("serial"), headers=[
+            ("X-Target", uri_of(first.contact) + ";transport=udp"),
+            ("X-Branches", f"{late.uri} 0.1, {b.uri} 0.5, {c.uri} 0.5")])
+        self.assertFinal(call, 200)
+        call.ack()
+        inv_a = first.invites(call.call_id)
+        self.assertEqual(len(inv_a), 1, f"the R-URI (highest q) was not tried{self.log_tail()}")
+        for u in (b, c):
+            got = u.invites(call.call_id)
+            self.assertEqual(len(got), 1, "the q=0.5 group was not forked in parallel")
+            self.assertGreater(got[0].rec.at, inv_a[0].rec.at + 0.0)
+            self.assertIsNotNone(first.wait_request("ACK", call.call_id))
+        self.assertEqual(late.invites(call.call_id), [], "the q=0.1 contact was tried although q=0.5 answered")
+        fr = notes(self.srv, call.call_id, "serial failure")
+        self.assertEqual(fr, ["serial failure code=503"], fr)
 
 
 # ================================================================ timers, bad input
@@ -684,7 +787,7 @@ class LossTest(TmBase):
     def test_calls_complete_under_loss(self):
         for a, b in (("udp", "udp"),):
             loss_uas, loss_uac = Loss(0.2, seed=11), Loss(0.2, seed=29)
-            uas = self.uas(b, ring_then(200, after_ms=20), loss=loss_uas)
+            uas = self.uas(b, ring_then(200, after_ms=20), loss=loss_uas, final_limit=40)
             uac = self.uac(a, loss=loss_uac)
             before = self.srv.rpc("tm.stats")
 
@@ -698,7 +801,10 @@ class LossTest(TmBase):
             bad = [(c.call_id, f.status if f else None, b_.status if b_ else None, c.statuses())
                    for c, f, b_ in results if not (f and f.status == 200 and b_ and b_.status == 200)]
             self.assertEqual(bad, [], f"{len(bad)} calls of {self.CALLS} failed")
-            # every call reached the UAS once as a transaction and was ACKed and ended there
+            # every call reached the UAS once as a transaction and was ACKed and ended there: the
+            # 2xx is resent by the UAS until its ACK comes through the proxy (no loss from here on,
+            # so that the wait is bounded)
+            loss_uas.rate = loss_uac.rate = 0
             deadline = time.monotonic() + 8
             missing = None
             while time.monotonic() < deadline:
