@@ -453,7 +453,8 @@ class ScriptedUas(Endpoint):
             plan = self.plan(msg) if callable(self.plan) else list(self.plan)
             threading.Thread(target=self._run_plan, args=(tx, plan), daemon=True).start()
         else:
-            self._respond(tx, self.other_status, REASONS.get(self.other_status, "OK"))
+            if self.other_status:   # None: never answers
+                self._respond(tx, self.other_status, REASONS.get(self.other_status, "OK"))
             if method == "BYE":
                 d = self.dialogs.get(msg.get("Call-ID"))
                 if d:

@@ -93,6 +93,18 @@ function ksr_request_route()
 		KSR.registrar.save("location", 0)
 		return
 	end
+	local px = KSR.pv.get("$hdr(X-Relay-To-Proxy)")
+	if px ~= nil then
+		if KSR.tm.t_relay_to_proxy(px) < 0 then
+			KSR.sl.sl_send_reply(500, "t_relay_to_proxy failed")
+		end
+		return
+	end
+	if KSR.pv.get("$rU") == "busy" then
+		KSR.tm.t_newtran()
+		KSR.tm.t_reply(486, "Busy Here")
+		return
+	end
 	if KSR.is_INVITE() then
 		KSR.rr.record_route()
 		KSR.hdr.append("X-Proxy-Mark: request-route\r\n")
@@ -158,8 +170,14 @@ function ksr_failure_manage()
 	local code = KSR.tm.t_get_status_code()
 	local idx = KSR.tm.t_get_branch_index()
 	note("failure code=" .. code .. " timeout=" .. KSR.tm.t_branch_timeout() .. " replied="
-		.. KSR.tm.t_branch_replied() .. " idx=" .. idx .. " canceled=" .. KSR.tm.t_is_canceled())
+		.. KSR.tm.t_branch_replied() .. " idx=" .. idx .. " canceled=" .. KSR.tm.t_is_canceled()
+		.. " rpl=" .. tostring(KSR.pv.get("$T_rpl($rs)") or "none"))
 	if KSR.tm.t_is_canceled() > 0 then
+		return
+	end
+	local fr = KSR.pv.get("$hdr(X-FR-Reply)")
+	if fr ~= nil then
+		KSR.tm.t_reply(tonumber(fr), "From Failure Route")
 		return
 	end
 	if KSR.tm.t_check_status("^(408|480|486|5[0-9][0-9])$") < 0 and KSR.tm.t_branch_timeout() < 0 then
@@ -367,7 +385,12 @@ class CallFlowTest(TmBase):
         # the 487 is acknowledged hop by hop; the caller's ACK is absorbed
         ack = uas.wait_request("ACK", call.call_id)
         self.assertIsNotNone(ack, "the proxy did not ACK the 487")
+        # §17.1.1.3: same branch, R-URI, From, Call-ID and CSeq number; the To of the 487
         self.assertEqual(ack.msg.top_via().branch, inv.top_via().branch)
+        self.assertEqual(ack.msg.ruri, inv.ruri)
+        self.assertEqual(ack.msg.tag("To"), uas.invites(call.call_id)[0].to_tag)
+        self.assertEqual(ack.msg.get("CSeq"), inv.get("CSeq").split()[0] + " ACK")
+        self.assertEqual(ack.msg.get("From"), inv.get("From"))
         time.sleep(QUIET)
         self.assertEqual(len(uas.requests.select("ACK", call.call_id)), 1,
                          "the caller's ACK for the 487 went through")
@@ -396,6 +419,7 @@ class CallFlowTest(TmBase):
         self.assertEqual(first.requests.select("BYE", call.call_id), [])
         fr = notes(self.srv, call.call_id, "failure")
         self.assertTrue(fr and "code=503" in fr[0], fr)
+        self.assertIn("rpl=503", fr[0], "$T_rpl($rs) in the failure route")
 
     def _timeout_failover(self, a, b):
         silent, second = self.uas(b, NEVER), self.uas(b, ring_then(200))
@@ -744,6 +768,160 @@ class UnmatchedCancelTest(TmBase):
             req = make_request("CANCEL", self.ruri(), p.via())
             p.send(req, self.srv.udp)
             self.assertTrue(p.quiet(), "unmatched_cancel = 2 answered the CANCEL")
+
+
+class MoreTest(TmBase):
+    """CANCEL corner cases, local replies and their retransmissions, forked 2xx, non-INVITE."""
+
+    def test_cancel_before_any_provisional(self):
+        """§9.1: no CANCEL downstream before a provisional; the caller still gets a final at once
+        (Kamailio's default cancel_b_method 0: a local 487 for the branch)."""
+        uas = self.uas("udp", NEVER)
+        uac = self.uac("udp")
+        call = uac.invite(self.ruri(), headers=[("X-Target", uas.uri)])
+        self.assertIsNotNone(uas.wait_request("INVITE", call.call_id))
+        self.assertIsNotNone(call.wait_status(100))
+        t0 = time.monotonic()
+        cr = call.cancel()
+        self.assertEqual(cr.status if cr else None, 200)
+        final = call.wait_final(3)
+        took = time.monotonic() - t0
+        self.assertIsNotNone(final, f"no final after the CANCEL{self.log_tail()}")
+        self.assertEqual(uas.requests.select("CANCEL", call.call_id), [],
+                         "CANCEL sent downstream before any provisional")
+        self.assertEqual(final.status, 487, f"{final.start} after {took:.2f} s")
+        self.assertLess(took, 0.8, "the caller waited for fr_timer")
+
+    def test_cancel_waits_for_the_provisional(self):
+        """§9.1: the CANCEL goes out once the 180 arrives; the UAS answers 487."""
+        uas = self.uas("udp", [(400, 180), ("repeat", 1000)])
+        uac = self.uac("udp")
+        call = uac.invite(self.ruri(), headers=[("X-Target", uas.uri)])
+        self.assertIsNotNone(uas.wait_request("INVITE", call.call_id))
+        cr = call.cancel()
+        self.assertEqual(cr.status if cr else None, 200)
+        got = uas.wait_request("CANCEL", call.call_id, timeout=3)
+        self.assertIsNotNone(got, f"the CANCEL never went out after the 180{self.log_tail()}")
+        inv = uas.invites(call.call_id)[0]
+        self.assertGreaterEqual(got.at, inv.first.at + 0.35, "CANCEL sent before the provisional")
+        self.assertFinal(call, 487)
+
+    def test_cancel_retransmission_absorbed(self):
+        uas = self.uas("udp", RING_FOREVER)
+        with UdpPeer() as p:
+            br = new_branch()
+            inv = make_request("INVITE", self.ruri(), p.via(branch=br), cseq=1,
+                               headers=[("X-Target", uas.uri), ("Contact", f"<sip:a@{LOCAL4}:{p.port}>")])
+            p.send(inv, self.srv.udp)
+            self.assertIsNotNone(uas.wait_request("INVITE", inv.get("Call-ID")))
+            time.sleep(0.2)
+            p.drain()
+            cancel = make_request("CANCEL", self.ruri(), p.via(branch=br), cseq=1, call_id=inv.get("Call-ID"),
+                                  frm=inv.get("From"), to=inv.get("To"))
+            for _ in range(3):
+                p.send(cancel, self.srv.udp)
+                time.sleep(0.1)
+            got = []
+            while True:
+                r = p.recv_msg(1.0)
+                if r is None:
+                    break
+                got.append((r.status, r.get("CSeq")))
+            self.assertEqual(got.count((200, "1 CANCEL")), 3, got)
+            self.assertIn((487, "1 INVITE"), got)
+            self.assertEqual(len(uas.requests.select("CANCEL", inv.get("Call-ID"))), 1)
+
+    def test_cancel_after_the_final(self):
+        """§16.10: 200 for the CANCEL, nothing pending to cancel downstream."""
+        uas = self.uas("udp", ring_then(200))
+        uac = self.uac("udp")
+        call = uac.invite(self.ruri(), headers=[("X-Target", uas.uri)])
+        self.assertFinal(call, 200)
+        call.ack()
+        cr = call.cancel()
+        self.assertEqual(cr.status if cr else None, 200)
+        self.assertIsNone(uas.wait_request("CANCEL", call.call_id, timeout=QUIET))
+
+    def test_local_reply_retransmitted_until_ack(self):
+        """t_reply 486 over UDP: Timer G resends it until the ACK, which is absorbed; a retransmitted
+        INVITE gets it again."""
+        with UdpPeer() as p:
+            req = make_request("INVITE", self.ruri("busy"), p.via(), headers=[("Contact", f"<sip:a@{LOCAL4}:{p.port}>")])
+            p.send(req, self.srv.udp)
+            first = p.recv_msg()
+            self.assertIsNotNone(first)
+            self.assertEqual(first.status, 486)
+            t0 = time.monotonic()
+            again = p.recv_msg(1.0)    # T1 = 250 ms
+            self.assertIsNotNone(again, "the 486 was not retransmitted (Timer G)")
+            self.assertEqual(again.status, 486)
+            self.assertEqual(again.tag("To"), first.tag("To"))
+            self.assertGreater(time.monotonic() - t0, 0.15)
+            p.send(req, self.srv.udp)   # a retransmitted INVITE: the 486 again
+            r = p.recv_msg()
+            self.assertEqual(r.status if r else None, 486)
+            ack = make_request("ACK", self.ruri("busy"), req.get("Via"), call_id=req.get("Call-ID"),
+                               frm=req.get("From"), to=first.get("To"), cseq=int(req.get("CSeq").split()[0]))
+            p.send(ack, self.srv.udp)
+            time.sleep(0.1)
+            p.drain()
+            self.assertTrue(p.quiet(1.2), "the 486 was still retransmitted after the ACK")
+            self.assertEqual(wait_notes(self.srv, req.get("Call-ID"), "ack"), ["ack t_check_trans=0"])
+
+    def test_failure_route_replies(self):
+        uas = self.uas("udp", answer(503))
+        uac = self.uac("udp")
+        call = uac.invite(self.ruri(), headers=[("X-Target", uas.uri), ("X-FR-Reply", "480")])
+        final = self.assertFinal(call, 480)
+        self.assertEqual(final.reason, "From Failure Route")
+
+    def test_two_2xx_from_two_branches_both_relayed(self):
+        """RFC 6026: every 2xx of a forked INVITE goes upstream."""
+        a, b = self.uas("udp", answer(200, after_ms=100)), self.uas("udp", answer(200, after_ms=100))
+        uac = self.uac("udp")
+        call = uac.invite(self.ruri(), headers=[("X-Target", a.uri), ("X-Branches", b.uri)])
+        got = call.tx.responses.wait(pred=lambda r: r.msg.status == 200, count=2, timeout=3)
+        tags = {r.msg.tag("To") for r in got}
+        self.assertEqual(len(tags), 2, f"2xx received: {[r.msg.start for r in got]}{self.log_tail()}")
+
+    def test_provisional_100_not_relayed(self):
+        uas = self.uas("udp", [(0, 100), (50, 183), (100, 200)])
+        uac = self.uac("udp")
+        call = uac.invite(self.ruri(), headers=[("X-Target", uas.uri)])
+        self.assertFinal(call, 200)
+        call.ack()
+        time.sleep(0.2)
+        self.assertEqual(call.statuses().count(100), 1, call.statuses())
+        self.assertIn(183, call.statuses())
+
+    def test_relay_to_proxy_forces_transport(self):
+        uas = self.uas("tcp")
+        with UdpPeer() as p:
+            req = make_request("MESSAGE", self.ruri(), p.via(),
+                               headers=[("X-Relay-To-Proxy", f"tcp:{LOCAL4}:{uas.port}")])
+            r = p.request(self.srv.udp, req)
+            self.assertEqual(r.status if r else None, 200, f"{r and r.start}{self.log_tail()}")
+            got = uas.wait_request("MESSAGE", req.get("Call-ID"))
+            self.assertIsNotNone(got)
+            self.assertEqual(parse_via(got.msg.vias()[0]).transport.upper(), "TCP")
+
+    def test_non_invite_relayed_and_timed_out(self):
+        uas, silent = self.uas("udp"), self.uas("udp", other_status=None)
+        with UdpPeer() as p:
+            req = make_request("MESSAGE", self.ruri(), p.via(), headers=[("X-Target", uas.uri)], body="hi")
+            r = p.request(self.srv.udp, req)
+            self.assertEqual(r.status if r else None, 200)
+            self.assertEqual(len(uas.requests.select("MESSAGE")), 1)
+            req = make_request("MESSAGE", self.ruri(), p.via(), headers=[("X-Target", silent.uri)], body="hi")
+            t0 = time.monotonic()
+            p.send(req, self.srv.udp)
+            r = p.recv_msg(3)
+            took = time.monotonic() - t0
+            self.assertEqual(r.status if r else None, 408)
+            self.assertGreaterEqual(took, 0.9)
+            self.assertLess(took, 1.8)
+            # Timer E: retransmitted to the silent UAS, capped at T2
+            self.assertGreaterEqual(len(silent.requests.select("MESSAGE")), 3)
 
 
 # ================================================================ concurrency
