@@ -59,7 +59,7 @@ static sip_via_t *vias(sip_msg_t *m)
 	sip_via_t *first = NULL, **tail = &first;
 	for (; h; h = h->next_same) {
 		sip_via_t *v;
-		int rc = sip_parse_via_list(m->arena, h->body, h, &v, NULL);
+		int rc = sip_parse_via_list_lax(m->arena, h->body, h, &v, NULL);
 		if (rc)
 			return acc_rc(m, rc, "Malformed Via");
 		h->parsed = v;

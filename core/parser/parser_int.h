@@ -150,6 +150,10 @@ int sip_parse_port(const char **pp, const char *end, str_t *port_str, uint16_t *
 /* sip_hdr_type() for a name already known to be a non-empty token (the index). */
 sip_hdr_type_t sip_hdr_type_tok(str_t name);
 
+/* sip_parse_via_list() that skips empty params and list elements, marking the
+ * via-parm repaired (see sip_via_t), so that a 400 can still be sent. */
+int sip_parse_via_list_lax(arena_t *a, str_t body, sip_hdr_t *h, sip_via_t **first, sip_error_t *err);
+
 /* ---- shared between access.c and validate.c */
 
 /* Parses (once) every header of type t as option tags, linking across lines;

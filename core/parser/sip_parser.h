@@ -213,6 +213,9 @@ typedef struct sip_via {
 	str_t params_str;   /* from the first ';' (excluded) to the end of this via-parm */
 	struct sip_via *next; /* next via-parm in this message, across header lines */
 	struct sip_hdr *hdr;  /* the header line this via-parm is on */
+	bool repaired;        /* sip_msg_via1() skipped empty params or list elements in or after it
+	                         (RFC 4475 badinv01): good enough to send a 400, refused by
+	                         sip_msg_validate(); sip_parse_via_list() refuses them instead */
 } sip_via_t;
 
 /* ---------------------------------------------------------------- To/From/Contact/Route */

@@ -35,6 +35,9 @@ static int check_mandatory(sip_msg_t *m)
 {
 	if (!sip_msg_via1(m))
 		return afail(m);
+	for (const sip_via_t *v = m->vias; v; v = v->next)
+		if (v->repaired)
+			return vfail(m, "Malformed Via");
 	for (size_t i = 0; i < sizeof(mandatory) / sizeof(mandatory[0]); i++) {
 		sip_hdr_type_t t = mandatory[i].type;
 		if (!m->first[t])

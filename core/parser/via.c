@@ -58,8 +58,36 @@ static void via_shortcuts(sip_via_t *v)
 	}
 }
 
+/*
+ * ;params of a via-parm. Lax (the accessor's mode), an empty parameter is
+ * skipped and the via-parm marked repaired instead of failing.
+ */
+static int via_params(arena_t *a, const char **pp, const char *end, sip_via_t *v, bool lax, sip_error_t *err)
+{
+	sip_param_t **tail = &v->params;
+	const char *p = *pp;
+	for (;;) {
+		p = skip_ws(p, end);
+		if (p >= end || *p != ';')
+			break;
+		p = skip_ws(p + 1, end);
+		if (lax && (p >= end || *p == ';' || *p == ',')) {
+			v->repaired = true;
+			continue;
+		}
+		sip_param_t *prm;
+		int rc = sip_param_one(a, &p, end, ';', &prm, err);
+		if (rc)
+			return rc;
+		*tail = prm;
+		tail = &prm->next;
+	}
+	*pp = p;
+	return SIP_OK;
+}
+
 /* One via-parm at *pp; leaves *pp after the trailing LWS. */
-static int via_parm(arena_t *a, const char **pp, const char *end, sip_via_t *v, sip_error_t *err)
+static int via_parm(arena_t *a, const char **pp, const char *end, sip_via_t *v, bool lax, sip_error_t *err)
 {
 	const char *p = skip_ws(*pp, end);
 	const char *start = p;
@@ -80,10 +108,9 @@ static int via_parm(arena_t *a, const char **pp, const char *end, sip_via_t *v, 
 			return parse_fail(err, "Malformed Via");
 		last = p = q;
 	}
-	sip_param_t **tail = &v->params;
 	q = skip_ws(p, end);
 	if (q < end && *q == ';') {
-		int rc = sip_params_run(a, &p, end, ';', &tail, err);
+		int rc = via_params(a, &p, end, v, lax, err);
 		if (rc)
 			return rc == SIP_E_NOMEM ? rc : parse_fail(err, "Malformed Via");
 		/* params_str and raw end where the last parameter ends, not at trailing LWS */
@@ -98,27 +125,71 @@ static int via_parm(arena_t *a, const char **pp, const char *end, sip_via_t *v, 
 	return SIP_OK;
 }
 
-int sip_parse_via_list(arena_t *a, str_t body, sip_hdr_t *h, sip_via_t **first, sip_error_t *err)
+/*
+ * Lax: skips the separators between via-parms; more than `allowed` commas, a
+ * stray ';' or a comma at the end make them junk.
+ */
+static const char *skip_seps(const char *p, const char *end, unsigned allowed, bool *junk)
+{
+	unsigned commas = 0;
+	for (;; p++) {
+		p = skip_ws(p, end);
+		if (p < end && *p == ',')
+			commas++;
+		else if (p < end && *p == ';')
+			*junk = true;
+		else
+			break;
+	}
+	if (commas > allowed || (commas && p >= end))
+		*junk = true;
+	return p;
+}
+
+static int via_list(arena_t *a, str_t body, sip_hdr_t *h, sip_via_t **first, bool lax, sip_error_t *err)
 {
 	*first = NULL;
 	if (!body.s)
 		return parse_fail(err, "Malformed Via");
 	const char *p = body.s, *end = body.s + body.len;
 	sip_via_t **tail = first;
+	bool junk = false;
+	if (lax)
+		p = skip_seps(p, end, 0, &junk);
 	for (;;) {
 		sip_via_t *v = arena_zalloc(a, sizeof(*v));
 		if (!v)
 			return nomem(err);
 		v->hdr = h;
-		int rc = via_parm(a, &p, end, v, err);
+		int rc = via_parm(a, &p, end, v, lax, err);
 		if (rc)
 			return rc;
+		v->repaired |= junk; /* leading junk counts against the first via-parm */
+		junk = false;
 		*tail = v;
 		tail = &v->next;
 		if (p >= end)
 			return SIP_OK;
 		if (*p != ',')
 			return parse_fail(err, "Malformed Via");
-		p++;
+		if (!lax) {
+			p++;
+			continue;
+		}
+		p = skip_seps(p, end, 1, &junk);
+		v->repaired |= junk;
+		junk = false;
+		if (p >= end)
+			return SIP_OK;
 	}
+}
+
+int sip_parse_via_list(arena_t *a, str_t body, sip_hdr_t *h, sip_via_t **first, sip_error_t *err)
+{
+	return via_list(a, body, h, first, false, err);
+}
+
+int sip_parse_via_list_lax(arena_t *a, str_t body, sip_hdr_t *h, sip_via_t **first, sip_error_t *err)
+{
+	return via_list(a, body, h, first, true, err);
 }

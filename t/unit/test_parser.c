@@ -622,6 +622,35 @@ START_TEST(acc_errors_keep_index)
 	ck_assert_ptr_nonnull(sip_msg_via1(&f.m));
 	fx_free(&f);
 
+	/* badinv01: the Via is good enough to answer, not to accept */
+	fx_load(&f, "torture", "badinv01.sip");
+	ck_assert_int_eq(f.rc, SIP_OK);
+	sip_via_t *v = sip_msg_via1(&f.m);
+	ck_assert_ptr_nonnull(v);
+	ck_assert(v->repaired && !v->next && !v->params);
+	STR_IS(v->host, "192.0.2.15");
+	ck_assert_int_eq(sip_msg_validate(&f.m), SIP_E_PARSE);
+	STR_IS(str_cstr(f.m.err.reason), "Malformed Via");
+	sip_error_t e;
+	ck_assert_int_eq(sip_parse_via_list(&f.a, f.m.first[HDR_VIA]->body, NULL, &v, &e), SIP_E_PARSE);
+	fx_free(&f);
+	static const char *const lax[] = {
+		"SIP/2.0/UDP a;;branch=1",  "SIP/2.0/UDP a;branch=1,", ",SIP/2.0/UDP a;branch=1",
+		"SIP/2.0/UDP a, ,SIP/2.0/UDP b", "SIP/2.0/UDP a;branch=1;",
+	};
+	for (size_t i = 0; i < sizeof(lax) / sizeof(lax[0]); i++) {
+		char msg[512];
+		int n = snprintf(msg, sizeof(msg),
+				 "OPTIONS sip:b@example.com SIP/2.0\r\nVia: %s\r\nFrom: <sip:a@b>;tag=1\r\n"
+				 "To: <sip:b@c>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nl: 0\r\n\r\n",
+				 lax[i]);
+		fx_text(&f, msg, (size_t)n, SIP_PARSE_DATAGRAM);
+		v = sip_msg_via1(&f.m);
+		ck_assert_msg(v && v->repaired && str_eq(v->host, STR_LIT("a")), "Via: %s", lax[i]);
+		ck_assert_msg(sip_msg_validate(&f.m) == SIP_E_PARSE && f.m.err.status == 400, "Via: %s", lax[i]);
+		fx_free(&f);
+	}
+
 	fx_load(&f, "torture", "bigcode.sip");
 	ck_assert_int_eq(f.rc, SIP_E_PARSE);
 	ck_assert_int_eq(f.m.type, SIP_REPLY);
