@@ -72,7 +72,8 @@ static int uri_params(arena_t *a, const char **pp, const char *end, sip_uri_t *u
 		if (p < stop && *p == '=') {
 			const char *v = ++p;
 			while (p < stop && *p != ';') {
-				if (!cc_is(*p, CC_PARAM))
+				/* '=' is tolerated in values: base64 padding from some B2BUAs */
+				if (!cc_is(*p, CC_PARAM) && *p != '=')
 					return parse_fail(err, "Bad URI parameter");
 				p++;
 			}

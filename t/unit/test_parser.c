@@ -1012,6 +1012,9 @@ START_TEST(uri_cases)
 			 SIP_OK);
 	STR_IS(u.headers, "subject=hi&priority=urgent");
 	STR_IS(u.params_str, "x=1");
+	ck_assert_int_eq(sip_uri_parse(&a, STR_LIT("sip:192.0.2.1;lr;ctx=YWJj==;gr=urn:uuid:1-2"), &u, &e), SIP_OK);
+	STR_IS(param(u.params, "ctx")->value, "YWJj==");
+	STR_IS(param(u.params, "gr")->value, "urn:uuid:1-2");
 	ck_assert_int_eq(sip_uri_parse(&a, STR_LIT("SIP:A@EXAMPLE.COM"), &u, &e), SIP_OK);
 	ck_assert_int_eq(u.scheme, URI_SIP);
 
