@@ -460,9 +460,11 @@ static int classify(db_t *db, db_conn_t *c, int rc)
 
 static int result_error(db_t *db, db_conn_t *c, PGresult *r, const char *stmt)
 {
-	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-	char msg[256];
+	const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	char msg[256], state[8] = "";
 
+	/* both live in r: copied before PQclear frees it */
+	snprintf(state, sizeof(state), "%s", st ? st : "");
 	snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(r));
 	msg[strcspn(msg, "\r\n")] = '\0';
 	PQclear(r);
@@ -471,7 +473,7 @@ static int result_error(db_t *db, db_conn_t *c, PGresult *r, const char *stmt)
 		conn_drop(c);
 		return -ENOTCONN;
 	}
-	if (state && !strcmp(state, "57014")) { /* query_canceled: statement_timeout */
+	if (!strcmp(state, "57014")) { /* query_canceled: statement_timeout */
 		mark_down(db, "statement timed out on the server");
 		return -ETIMEDOUT;
 	}
