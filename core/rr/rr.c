@@ -196,8 +196,21 @@ int rr_loose_route(msg_t *m)
 		return -1;
 	sip_nameaddr_t *r = sip_msg_routes(&m->sip);
 	sip_uri_t *ru = msg_ruri(m);
-	if (ru && ru->lr && uri_is_ours(ru) && r)
-		return undo_strict_routing(m);
+	if (ru && ru->lr && uri_is_ours(ru) && r) {
+		if (undo_strict_routing(m) < 0)
+			return -1;
+		/* then §16.6 step 6 with what remains of the Route set (its last entry,
+		 * now the R-URI, is gone) */
+		sip_nameaddr_t *last = r;
+		while (last->next)
+			last = last->next;
+		if (r != last && uri_is_ours(&r->uri)) {
+			if (remove_first_route(m, r) < 0)
+				return -1;
+			r = r->next;
+		}
+		return r && r != last ? next_hop_from(m, r) : 1;
+	}
 	if (!r)
 		return -1;
 	if (!uri_is_ours(&r->uri))
