@@ -426,6 +426,21 @@ return {
 		},
 	},
 	corex = {
+		append_branch = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Add the current R-URI (and $du) as a new branch",
+		},
+		append_branch_uri = {
+			params = {"str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Add the given URI as a new branch",
+		},
+		append_branch_uri_q = {
+			params = {"str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Add the given URI as a new branch with q (\"0.5\")",
+		},
 		file_read = {
 			params = {"str"}, ret = "xval", null = "empty",
 			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
@@ -1595,6 +1610,11 @@ return {
 			routes = {"request", "reply", "failure", "branch", "onsend", "branch_failure"},
 			doc = "branch_route, failure_route or onreply_route is set",
 		},
+		t_load_contacts = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Keep the destination set on the transaction ordered by q (serial forking)",
+		},
 		t_lookup_cancel = {
 			params = {}, ret = "int", null = "nil",
 			routes = {"request"},
@@ -1604,6 +1624,11 @@ return {
 			params = {}, ret = "int", null = "nil",
 			routes = {"request"},
 			doc = "Create the server transaction (absorbs retransmissions)",
+		},
+		t_next_contacts = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Load the next group of equal q as R-URI and branches; -1 when none is left",
 		},
 		t_on_branch = {
 			params = {"str"}, ret = "int", null = "nil",

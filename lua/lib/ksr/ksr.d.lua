@@ -585,6 +585,27 @@ function KSR.auth_db.www_authenticate_method(arg1, arg2, arg3) end
 ---@class KSR.corex
 KSR.corex = {}
 
+---Add the current R-URI (and $du) as a new branch
+---
+---Allowed in: request, failure.
+---@return integer
+function KSR.corex.append_branch() end
+
+---Add the given URI as a new branch
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@return integer
+function KSR.corex.append_branch_uri(arg1) end
+
+---Add the given URI as a new branch with q ("0.5")
+---
+---Allowed in: request, failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@return integer
+function KSR.corex.append_branch_uri_q(arg1, arg2) end
+
 ---Content of file arg1, "" when it cannot be read
 ---
 ---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
@@ -2218,6 +2239,12 @@ function KSR.tm.t_is_expired() end
 ---@return integer
 function KSR.tm.t_is_set(arg1) end
 
+---Keep the destination set on the transaction ordered by q (serial forking)
+---
+---Allowed in: request, failure.
+---@return integer
+function KSR.tm.t_load_contacts() end
+
 ---An INVITE transaction exists for this CANCEL
 ---
 ---Allowed in: request.
@@ -2229,6 +2256,12 @@ function KSR.tm.t_lookup_cancel() end
 ---Allowed in: request.
 ---@return integer
 function KSR.tm.t_newtran() end
+
+---Load the next group of equal q as R-URI and branches; -1 when none is left
+---
+---Allowed in: request, failure.
+---@return integer
+function KSR.tm.t_next_contacts() end
 
 ---Name the Lua function run for each outgoing branch
 ---
