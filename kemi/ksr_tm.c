@@ -387,3 +387,17 @@ int ksr_corex_append_branch_uri_q(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *
 		return -1;
 	return msg_append_branch(c->msg, a[0].s, STR_NULL, q) ? 1 : -1;
 }
+
+int ksr_tm_t_uac_send(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	(void)r;
+	arena_t own, *ar = c->msg ? c->msg->arena : NULL;
+	if (!ar) {
+		arena_init(&own, 8192);
+		ar = &own;
+	}
+	int rc = tm_uac_send(ar, a[0].s, a[1].s, a[2].s, a[3].s, a[4].s, a[5].s);
+	if (ar == &own)
+		arena_free(&own);
+	return rc;
+}

@@ -178,6 +178,8 @@ static const cfg_key_t cfg_schema[] = {
 	BOOL("tm.noisy_ctimer", tm.noisy_ctimer, 1),
 	/* RFC 3261 §9.2 (481) by default, unlike Kamailio's stateful forward */
 	INT("tm.unmatched_cancel", tm.unmatched_cancel, 0, 2, 0),
+	STRING("tm.event_callback", tm.event_callback, NULL),
+
 	SECTION("rr"),
 	BOOL("rr.append_fromtag", rr.append_fromtag, 1),
 	BOOL("rr.enable_double_rr", rr.enable_double_rr, 1),

@@ -94,6 +94,7 @@ typedef struct {
 		char *auto_inv_100_reason;    /* default "Trying" */
 		bool noisy_ctimer;            /* cancel and 408 after fr_inv_timer even if ringing; true */
 		unsigned unmatched_cancel;    /* 0: reply 481 (default); 1: forward statelessly; 2: drop */
+		char *event_callback;         /* Lua function told "tm:local-request"; NULL = none */
 	} tm;
 
 	struct {

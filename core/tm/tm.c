@@ -7,6 +7,8 @@
 
 #include "../fwd/fwd.h"
 #include "../lib/hash.h"
+#include <stdint.h>
+#include <strings.h>
 #include "../lib/log.h"
 #include "../sl/sl.h"
 #include "../worker/worker.h"
@@ -315,6 +317,112 @@ int tm_replicate(msg_t *m, str_t uri)
 	m->branches = saved;
 	m->branches_tail = saved_tail;
 	m->nbranches = saved_n;
+	tm_cell_unref(c);
+	return rc;
+}
+
+/* A header named name (case-insensitive, long form) is among the script's lines. */
+static bool has_header(str_t hdrs, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = hdrs.s, *end = hdrs.s + hdrs.len;
+	while (p && p < end) {
+		if ((size_t)(end - p) > n && !strncasecmp(p, name, n) && (p[n] == ':' || p[n] == ' '))
+			return true;
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		p = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+int tm_uac_send(arena_t *a, str_t method, str_t ruri, str_t nexthop, str_t socket, str_t headers, str_t body)
+{
+	if (!method.len || !ruri.len || sip_method_id(method) == METH_ACK || sip_method_id(method) == METH_CANCEL)
+		return -1;
+	const net_listen_t *l = socket.len ? net_listen_by_str(socket) : net_listen_pick(SIP_PROTO_UDP, AF_INET);
+	if (!l && socket.len)
+		return -1;
+	char tag[17], cid[17];
+	hex64(hash64_final(hash_seed ^ wheel_now_ms() ^ (uint64_t)(uintptr_t)a), tag);
+	tag[16] = '\0';
+	hex64(hash64_final(hash_seed + wheel_now_ms() * 31 + (uint64_t)(uintptr_t)&tag), cid);
+	cid[16] = '\0';
+	str_t host = l ? l->host : STR_LIT("localhost");
+	msg_buf_t b;
+	mbuf_init(&b, a, 512 + headers.len + body.len);
+	mbuf_str(&b, method);
+	mbuf_lit(&b, " ");
+	mbuf_str(&b, ruri);
+	mbuf_lit(&b, " SIP/2.0\r\nVia: SIP/2.0/UDP ");
+	/* a placeholder Via so the request parses like a received one; branches get ours */
+	mbuf_str(&b, host);
+	mbuf_lit(&b, ";branch=z9hG4bKuac");
+	mbuf_lit(&b, cid);
+	mbuf_lit(&b, "\r\n");
+	if (!has_header(headers, "From")) {
+		mbuf_lit(&b, "From: <sip:ksrd@");
+		mbuf_str(&b, host);
+		mbuf_lit(&b, ">;tag=");
+		mbuf_lit(&b, tag);
+		mbuf_lit(&b, "\r\n");
+	}
+	if (!has_header(headers, "To")) {
+		mbuf_lit(&b, "To: <");
+		mbuf_str(&b, ruri);
+		mbuf_lit(&b, ">\r\n");
+	}
+	if (!has_header(headers, "Call-ID")) {
+		mbuf_lit(&b, "Call-ID: ");
+		mbuf_lit(&b, cid);
+		mbuf_lit(&b, "@ksrd\r\n");
+	}
+	if (!has_header(headers, "CSeq")) {
+		mbuf_lit(&b, "CSeq: 1 ");
+		mbuf_str(&b, method);
+		mbuf_lit(&b, "\r\n");
+	}
+	if (!has_header(headers, "Max-Forwards"))
+		mbuf_lit(&b, "Max-Forwards: 70\r\n");
+	mbuf_str(&b, headers);
+	mbuf_lit(&b, "Content-Length: ");
+	mbuf_u64(&b, body.len);
+	mbuf_lit(&b, "\r\n\r\n");
+	mbuf_str(&b, body);
+	str_t text = mbuf_done(&b);
+	if (!text.s)
+		return -1;
+	msg_t *m = arena_zalloc(a, sizeof(*m));
+	net_rcv_t rcv = {.proto = SIP_PROTO_UDP, .local = l};
+	if (l)
+		rcv.src = l->addr;
+	if (!m || msg_init(m, a, &rcv, text.s, text.len) != SIP_OK || sip_msg_validate(&m->sip) != SIP_OK)
+		return -1;
+	/* the placeholder Via is not forwarded: branches carry only ours */
+	msg_hdr_remove(m, m->sip.first[HDR_VIA]->index);
+	m->send_sock = l;
+	m->maxfwd_done = true; /* ours: it leaves with the Max-Forwards we wrote */
+	if (nexthop.len && msg_set_du(m, nexthop) < 0)
+		return -1;
+	const worker_hooks_t *h = worker_hooks();
+	void *engine = worker_engine();
+	const char *fn = tm_cfg->tm.event_callback;
+	if (fn && *fn && h->event && engine)
+		h->event(engine, fn, "tm:local-request", m);
+	tm_cell_t *c = tm_cell_new(m);
+	if (!c)
+		return -1;
+	c->is_replicate = true;
+	c->uas_status = 200; /* nothing goes upstream */
+	int w = worker_self();
+	c->owner = w < 0 ? 0 : (unsigned)w;
+	if (tm_table_insert(c)) {
+		tm_cell_unref(c);
+		return -1;
+	}
+	pthread_mutex_lock(&c->lock);
+	int rc = tm_send_branches(c, m, 0);
+	tm_arm_life(c);
+	pthread_mutex_unlock(&c->lock);
 	tm_cell_unref(c);
 	return rc;
 }

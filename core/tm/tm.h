@@ -59,6 +59,14 @@ int tm_replicate(msg_t *m, str_t uri);
  */
 int tm_load_contacts(msg_t *m);
 int tm_next_contacts(msg_t *m);
+/*
+ * KSR.tm.t_uac_send: a request made here (From/To/Call-ID/CSeq added unless the
+ * headers carry them), sent statefully to nexthop (or the R-URI) from socket
+ * ("proto:ip:port", or "" for any); its replies end in the transaction. The
+ * script's tm.event_callback function is told "tm:local-request" first, with
+ * the request as the message. 1 sent, -1 error. `arena` holds the temporaries.
+ */
+int tm_uac_send(arena_t *arena, str_t method, str_t ruri, str_t nexthop, str_t socket, str_t headers, str_t body);
 /* End of the handling of a message: releases what tm held for it. */
 void tm_msg_done(msg_t *m);
 

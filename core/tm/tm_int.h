@@ -116,7 +116,7 @@ struct tm_cell {
 	char routes[TM_ROUTE__N][TM_ROUTE_NAME];
 	unsigned fr_ms, fr_inv_ms, life_inv_ms, life_noninv_ms;
 	bool auto100;
-	bool is_replicate;         /* t_replicate: replies are absorbed */
+	bool is_replicate;         /* t_replicate, t_uac_send: nothing goes upstream */
 	tm_contact_t *contacts;    /* serial forking: by q, highest first */
 };
 
