@@ -1725,6 +1725,11 @@ return {
 			routes = {"request", "failure"},
 			doc = "Set the maximum lifetime (ms) of INVITE and other transactions",
 		},
+		t_uac_send = {
+			params = {"str", "str", "str", "str", "str", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Send a new request statefully: method, R-URI, next hop, socket, headers, body",
+		},
 	},
 	tmx = {
 		t_cancel_callid = {

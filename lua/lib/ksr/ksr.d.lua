@@ -2397,6 +2397,18 @@ function KSR.tm.t_set_fr_inv(arg1) end
 ---@return integer
 function KSR.tm.t_set_max_lifetime(arg1, arg2) end
 
+---Send a new request statefully: method, R-URI, next hop, socket, headers, body
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@param arg1 string|number
+---@param arg2 string|number
+---@param arg3 string|number
+---@param arg4 string|number
+---@param arg5 string|number
+---@param arg6 string|number
+---@return integer
+function KSR.tm.t_uac_send(arg1, arg2, arg3, arg4, arg5, arg6) end
+
 ---@class KSR.tmx
 KSR.tmx = {}
 
