@@ -7,6 +7,7 @@ refused with file:line and the old one keeps serving; SIGHUP reloads; modules
 the script requires from its own folder are read again.
 """
 import collections
+import json
 import os
 import signal
 import socket
@@ -364,12 +365,44 @@ class RunawayReloadTest(unittest.TestCase):
             srv.cleanup()
 
 
-def reasons_from_fresh_sockets(srv, n=10):
+class FileChangedAfterReloadTest(unittest.TestCase):
+    def test_file_broken_between_reload_and_worker_switch(self):
+        """
+        Workers build their new state lazily, before their next callback, from the file. If it was broken
+        in between, a worker keeps its old script, says so in app_lua.list, and keeps serving.
+        """
+        with Server(script=SCRIPT % "A") as srv:
+            replace_file(srv.script_path, SCRIPT % "B")
+            res = ksrctl(srv, "--json", "app_lua.reload")
+            self.assertEqual(res.returncode, 0, res.stderr)
+            gen = json.loads(res.stdout)["generation"]
+            replace_file(srv.script_path, BROKEN["syntax"][0])  # before any worker saw a message
+            answers = reasons_from_fresh_sockets(srv, 10, until_gen=gen)
+            self.assertEqual(set(answers), {"A"}, "the old script keeps answering")
+            self.assertIsNotNone(srv.wait_log(r"cannot load script generation \d+: .*route\.lua:2:"), srv.log())
+            info = srv.rpc("app_lua.list")
+            self.assertEqual(info["generation"], gen)
+            self.assertTrue(all(w["last_reload_failed"] for w in info["workers"]), info)
+            # fixed and reloaded: every worker switches
+            replace_file(srv.script_path, SCRIPT % "C")
+            self.assertEqual(ksrctl(srv, "app_lua.reload").returncode, 0)
+            self.assertEqual(set(reasons_from_fresh_sockets(srv, 10, until_gen=gen + 1)), {"C"})
+            self.assertFalse(any(w["last_reload_failed"] for w in srv.rpc("app_lua.list")["workers"]))
+
+
+def reasons_from_fresh_sockets(srv, n=10, until_gen=None):
+    """
+    Reason phrases of the answers to OPTIONS from n fresh sockets (the kernel spreads them over the
+    workers); with until_gen, goes on (up to 60) until every worker has reached that generation.
+    """
     out = collections.Counter()
-    for _ in range(n):
+    i = 0
+    while i < n or (until_gen is not None and i < 60 and
+                    any(w["generation"] < until_gen for w in srv.rpc("app_lua.list")["workers"])):
         with UdpPeer() as p:
             r = p.request(srv.udp, make_request("OPTIONS", srv.uri(), p.via()))
             out[r.reason if r else None] += 1
+        i += 1
     return out
 
 
@@ -384,7 +417,7 @@ class SighupReloadTest(unittest.TestCase):
                 self.assertLess(time.monotonic(), deadline, f"SIGHUP did not reload\n{srv.log()[-2000:]}")
                 time.sleep(0.05)
             # every request after the generation changed: the new script, in every worker
-            self.assertEqual(reasons_from_fresh_sockets(srv), {"B": 10})
+            self.assertEqual(set(reasons_from_fresh_sockets(srv, 10, until_gen=gen + 1)), {"B"})
             workers = srv.rpc("app_lua.list")["workers"]
             self.assertEqual(len(workers), 2)
             for w in workers:
