@@ -137,6 +137,7 @@ int main(int argc, char **argv)
 		goto out_ul;
 	}
 	ul_rpc_init();
+	reg_events_init(&cfg);
 	tm_rpc_init();
 	ksr_engine_rpc_init();
 

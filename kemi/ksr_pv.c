@@ -392,23 +392,6 @@ static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t 
 	}
 	case PV_RUID: return ret_str(r, reg_ruid(m));
 	case PV_LOCATION_UA: return ret_str(r, reg_location_ua(m));
-	case PV_ULC: {
-		/* $ulc(profile=>attr), contact attributes by [index] */
-		const char *arrow = memchr(s->arg.s, '=', s->arg.len);
-		if (!arrow || arrow + 1 >= s->arg.s + s->arg.len || arrow[1] != '>')
-			return 0;
-		str_t prof = str_from(s->arg.s, (size_t)(arrow - s->arg.s));
-		str_t attr = str_from(arrow + 2, (size_t)(s->arg.s + s->arg.len - arrow - 2));
-		str_t sv;
-		long long iv;
-		bool is_int;
-		bool record = str_eq(attr, STR_LIT("aor")) || str_eq(attr, STR_LIT("domain")) ||
-			      str_eq(attr, STR_LIT("aorhash")) || str_eq(attr, STR_LIT("count"));
-		int idx = record ? -1 : (s->has_idx ? s->idx : 0);
-		if (reg_ulc_get(prof, attr, idx, &sv, &iv, &is_int) < 0)
-			return 0;
-		return is_int ? ksr_xval_int(r, iv) : ret_str(r, arena_strdup(m->arena, sv));
-	}
 	case PV_T_REPLY_CODE: {
 		int code = tm_get_status_code(m);
 		return code > 0 ? ksr_xval_int(r, code) : 0;
@@ -480,6 +463,24 @@ static int pv_get(ksr_engine_t *e, const pv_spec_t *s, ksr_xval_t *r)
 		return k ? copy_val(m, &k->val, r) : 0;
 	}
 	case PV_TS_NOW: return ksr_xval_int(r, (long long)time(NULL));
+	case PV_ULC: {
+		/* $ulc(profile=>attr), contact attributes by [index] */
+		const char *arrow = memchr(s->arg.s, '=', s->arg.len);
+		if (!arrow || arrow + 1 >= s->arg.s + s->arg.len || arrow[1] != '>')
+			return 0;
+		str_t prof = str_from(s->arg.s, (size_t)(arrow - s->arg.s));
+		str_t attr = str_from(arrow + 2, (size_t)(s->arg.s + s->arg.len - arrow - 2));
+		str_t sv;
+		long long iv;
+		bool is_int;
+		bool record = str_eq(attr, STR_LIT("aor")) || str_eq(attr, STR_LIT("domain")) ||
+			      str_eq(attr, STR_LIT("aorhash")) || str_eq(attr, STR_LIT("count"));
+		int idx = record ? -1 : (s->has_idx ? s->idx : 0);
+		if (reg_ulc_get(prof, attr, idx, &sv, &iv, &is_int) < 0)
+			return 0;
+		/* borrowed from the profile when there is no message (event routes) */
+		return is_int ? ksr_xval_int(r, iv) : ret_str(r, m ? arena_strdup(m->arena, sv) : sv);
+	}
 	default: break;
 	}
 	if (!m)

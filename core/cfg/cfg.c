@@ -215,6 +215,8 @@ static const cfg_key_t cfg_schema[] = {
 	STRING("registrar.received_avp", registrar.received_avp, NULL),
 	STRING("registrar.received_param", registrar.received_param, "received"),
 
+	STRING("registrar.event_callback", registrar.event_callback, NULL),
+
 	SECTION("auth"),
 	STRING("auth.secret", auth.secret, NULL),
 	INT("auth.nonce_expire", auth.nonce_expire, 1, NOMAX, 300),

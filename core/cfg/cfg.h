@@ -135,6 +135,7 @@ typedef struct {
 		unsigned cseq_delay;       /* seconds an equal CSeq counts as a retransmission; default 20 */
 		char *received_avp;        /* "$avp(name)" holding a NAT source URI to store as received */
 		char *received_param;      /* Contact parameter showing received in replies; default "received" */
+		char *event_callback;      /* Lua function told "usrloc:contact-expired"; NULL = none */
 	} registrar;
 
 	/* Digest authentication (auth) and its subscriber table (auth_db); names and

@@ -7,12 +7,14 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../lib/log.h"
+#include "../worker/worker.h"
 #include "reg_int.h"
 
 reg_cfg_t reg_cfg = {.default_expires = 3600, .min_expires = 60, .path_mode = 2, .append_branches = true,
@@ -211,6 +213,8 @@ int reg_add_sock_hdr(msg_t *m, str_t name)
 
 /* ---------------------------------------------------------------- profiles ($ulc) */
 
+static void expired_event(ul_record_t *x);
+
 typedef struct reg_profile {
 	struct reg_profile *next;
 	char name[64];
@@ -376,4 +380,49 @@ int reg_ulc_get(str_t profile, str_t attr, int idx, str_t *s, long long *i, bool
 	for (int k = 0; c && k < idx; k++)
 		c = c->next;
 	return c ? contact_attr(c, attr, s, i, is_int) : -1;
+}
+
+/* ---------------------------------------------------------------- usrloc:contact-expired */
+
+static char *expired_fn;
+static _Atomic unsigned expired_rr;
+
+/* On a worker: the script's callback sees the contact as $ulc(exp=>...). */
+static void expired_job(void *arg)
+{
+	ul_record_t *x = arg;
+	const worker_hooks_t *h = worker_hooks();
+	void *engine = worker_engine();
+	reg_free_contacts(STR_LIT("exp"));
+	reg_profile_t *p = calloc(1, sizeof(*p));
+	if (!p || !engine || !h->event) {
+		free(p);
+		ul_record_free(x);
+		return;
+	}
+	pthread_once(&profiles_once, profiles_key_init);
+	pthread_setspecific(profiles_key, p);
+	memcpy(p->name, "exp", 4);
+	p->r = x;
+	p->count = 1;
+	p->next = profiles;
+	profiles = p;
+	h->event(engine, expired_fn, "usrloc:contact-expired", NULL);
+	reg_free_contacts(STR_LIT("exp"));
+}
+
+static void expired_event(ul_record_t *x)
+{
+	unsigned n = workers_count();
+	unsigned id = n ? atomic_fetch_add(&expired_rr, 1) % n : 0;
+	if (worker_post(id, expired_job, x) < 0)
+		ul_record_free(x);
+}
+
+void reg_events_init(const ksr_cfg_t *cfg)
+{
+	if (!cfg->registrar.event_callback || !*cfg->registrar.event_callback)
+		return;
+	expired_fn = cfg->registrar.event_callback;
+	ul_set_expired_handler(expired_event);
 }

@@ -69,6 +69,9 @@ typedef struct reg_branch {
 	struct reg_branch *next;
 } reg_branch_t;
 
+/* registrar.event_callback: the script is told "usrloc:contact-expired" for each
+ * contact the timer removes, with it as $ulc(exp=>...). Main thread. */
+void reg_events_init(const ksr_cfg_t *cfg);
 /* Reads cfg->registrar; registers statistics. Main thread, after ul_init. */
 int reg_init(const ksr_cfg_t *cfg);
 

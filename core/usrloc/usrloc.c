@@ -611,6 +611,26 @@ int ul_foreach_record(ul_domain_t *d, bool (*fn)(const ul_record_t *r, void *arg
 
 /* ---------------------------------------------------------------- expiry */
 
+static void (*expired_handler)(ul_record_t *expired);
+
+void ul_set_expired_handler(void (*fn)(ul_record_t *expired))
+{
+	expired_handler = fn;
+}
+
+/* The contact leaves the table: to the handler (in a record of its own), or freed. */
+static void expired_contact(const ul_record_t *r, ul_contact_t *c)
+{
+	ul_record_t *x = expired_handler ? ul_record_new(ul_aor(r)) : NULL;
+	if (!x) {
+		free(c);
+		return;
+	}
+	c->next = NULL;
+	x->contacts = c;
+	expired_handler(x);
+}
+
 /* Removes the expired contacts of one bucket (memory only: rows go in bulk). */
 static void expire_bucket(ul_domain_t *d, ul_bucket_t *b, int64_t now)
 {
@@ -627,7 +647,7 @@ static void expire_bucket(ul_domain_t *d, ul_bucket_t *b, int64_t now)
 			LOG_DBG(USRLOC, "%s: contact <%.*s> of %.*s expired", d->name, STR_FMT(ul_cstr(c, UL_CONTACT)),
 				STR_FMT(ul_aor(r)));
 			*cp = c->next;
-			free(c);
+			expired_contact(r, c);
 			ul_bucket_stats(d, 0, -1);
 			if (d->st_expires)
 				stat_inc(d->st_expires);

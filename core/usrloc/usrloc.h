@@ -197,6 +197,12 @@ ul_contact_t *ul_find_ruid(const ul_record_t *r, str_t ruid);
 /* A copy of r with its contacts valid at now (owned: ul_record_free), NULL when
  * out of memory. For keeping a record beyond ul_close(). */
 ul_record_t *ul_record_copy(const ul_record_t *r, int64_t now);
+/*
+ * Told of each contact the expiry timer removes (memory modes), with a record
+ * of the AOR holding just that contact, which the handler owns (ul_record_free).
+ * Called on the usrloc thread with the bucket locked: hand it over, don't work.
+ */
+void ul_set_expired_handler(void (*fn)(ul_record_t *expired));
 void ul_record_free(ul_record_t *r);
 
 /* Number of valid contacts of a record at now. */
