@@ -28,6 +28,9 @@ local CHALLENGE_QOP_AUTH = 1
 local AUTH_CHECK_ID = 1 -- the user authenticated must be the From (To for REGISTER) user
 local SUBSCRIBER_NO_CREDENTIALS = 2
 
+-- User-Agent substrings of SIP scanners, unless settings.scanners replaces them
+local SCANNERS = { "friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sundayddr", "iwar", "sivus" }
+
 local KNOWN = {
 	domains = "table", realm = "string", use_db = "boolean", subscriber_table = "string",
 	users = "table", max_forwards = "number", scanners = "table", block_3xx = "boolean",
@@ -97,7 +100,7 @@ local function load_settings(s)
 		subscriber_table = s.subscriber_table or "subscriber",
 		users = user_table(s.users or {}),
 		max_forwards = mf,
-		scanners = list_of_strings("scanners", s.scanners or {}),
+		scanners = list_of_strings("scanners", s.scanners or SCANNERS),
 		block_3xx = s.block_3xx ~= false,
 		serial_forking = s.serial_forking or false,
 		failover = s.failover,

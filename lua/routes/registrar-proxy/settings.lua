@@ -36,8 +36,9 @@ return {
 	max_forwards = 10,
 
 	-- User-Agent substrings of SIP scanners: their requests are dropped without
-	-- a reply (case-insensitive).
-	scanners = { "friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sundayddr", "iwar", "sivus" },
+	-- a reply (case-insensitive). A list here replaces the built-in one:
+	-- "friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sundayddr", "iwar", "sivus".
+	-- scanners = { "friendly-scanner", "sipvicious", "sipcli" },
 
 	-- A callee's 3xx (redirect) becomes 404 for the caller: a phone cannot send
 	-- our users' calls to an arbitrary place (Kamailio's WITH_BLOCK3XX).

@@ -10,7 +10,8 @@ local ROUTE = "lua/routes/registrar-proxy/route.lua"
 
 local ME = "192.0.2.10"
 
--- settings.lua as a spec wants it; the pack's own file is not read
+-- settings.lua as a spec wants it (NONE: the key left out); the pack's own file is not read
+local NONE = {}
 local function settings(over)
 	local s = {
 		domains = { "Example.COM" },
@@ -19,6 +20,9 @@ local function settings(over)
 		scanners = { "friendly-scanner", "sipvicious", "sipcli" },
 	}
 	for k, v in pairs(over or {}) do
+		if v == NONE then
+			v = nil
+		end
 		s[k] = v
 	end
 	return s
@@ -193,6 +197,14 @@ describe("registrar-proxy route", function()
 				assert.are.equal(0, mock.called("maxfwd.process_maxfwd"))
 			end)
 		end
+
+		it("knows the usual scanners when settings.lua lists none", function()
+			with_settings({ scanners = NONE })
+			route({ method = "OPTIONS", ruri = "sip:example.com", headers = { ["User-Agent"] = "sundayddr" } })
+			nothing_sent()
+			route({ method = "OPTIONS", ruri = "sip:example.com", headers = { ["User-Agent"] = "Linphone/5.2" } })
+			only_reply(200, "Keepalive")
+		end)
 
 		it("stops on a malformed request (sanity_check answered it)", function()
 			mock.stub("sanity.sanity_check", -1)
