@@ -24,7 +24,12 @@ listen = {
 -- workers = 4
 
 -- The route script: the Lua that decides what happens to each message.
-script = "../lua/routes/default/route.lua"
+-- The registrar-proxy pack: phones register and call each other, with digest
+-- authentication; its users and domains are in lua/routes/registrar-proxy/settings.lua
+-- (the example users there have example passwords: change them). For the pack
+-- with PostgreSQL see conf/registrar-proxy-pg.lua. The minimal route that
+-- refuses everything: "../lua/routes/default/route.lua".
+script = "../lua/routes/registrar-proxy/route.lua"
 
 -- "info" says what the server does (start, stop, listening sockets) without a
 -- line per message; use "dbg" to follow messages. stderr suits a terminal, a
