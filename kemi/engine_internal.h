@@ -26,6 +26,7 @@ struct ksr_engine {
 	size_t mem_used, mem_limit;
 	struct pv_cache *pv_cache;
 	struct pv_vars *vars;     /* $var(x): per worker, survives messages (and reloads) */
+	char *scratch;            /* PV values read without a message (event routes) */
 	_Atomic long long cb_started_ms; /* monotonic ms when the running callback began, 0 = idle */
 	_Atomic int abort;        /* watchdog: over budget, fail allocations, stop at the next hook */
 	volatile sig_atomic_t in_c; /* inside a C function called from Lua: not safe to jump out */

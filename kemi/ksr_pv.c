@@ -144,9 +144,6 @@ typedef struct pv_entry {
 
 typedef struct pv_cache {
 	pv_entry_t *buckets[PV_CACHE_SIZE];
-	/* $avp: values of the message they were set for */
-	uint64_t avp_msg_id;
-	kv_store_t avps;
 } pv_cache_t;
 
 static bool parse_spec(str_t name, pv_spec_t *out)
@@ -278,10 +275,25 @@ static int src_uri(msg_t *m, ksr_xval_t *r, bool sock_form)
 	char ip[64];
 	net_addr_ip_str(&m->rcv.src, ip, sizeof(ip));
 	bool v6 = m->rcv.src.sa.sa_family == AF_INET6;
+	/* Kamailio's $su names the transport only when it is not UDP */
+	bool udp = m->rcv.proto == SIP_PROTO_UDP;
 	str_t s = sock_form ? arena_printf(m->arena, v6 ? "%s:[%s]:%u" : "%s:%s:%u", sip_proto_name(m->rcv.proto),
 					   ip, net_addr_port(&m->rcv.src))
-			    : arena_printf(m->arena, v6 ? "sip:[%s]:%u;transport=%s" : "sip:%s:%u;transport=%s", ip,
-					   net_addr_port(&m->rcv.src), sip_proto_name(m->rcv.proto));
+			    : arena_printf(m->arena, v6 ? "sip:[%s]:%u%s%s" : "sip:%s:%u%s%s", ip,
+					   net_addr_port(&m->rcv.src), udp ? "" : ";transport=",
+					   udp ? "" : sip_proto_name(m->rcv.proto));
+	return ret_str(r, s);
+}
+
+/* $Ru: the receiving socket as a URI, "sip:IP:PORT;transport=proto" as in Kamailio. */
+static int rcv_uri(msg_t *m, ksr_xval_t *r)
+{
+	const net_listen_t *l = m->rcv.local;
+	if (!l)
+		return 0;
+	bool v6 = l->addr.sa.sa_family == AF_INET6;
+	str_t s = arena_printf(m->arena, v6 ? "sip:[%s]:%u;transport=%s" : "sip:%s:%u;transport=%s", l->ip,
+			       net_addr_port(&l->addr), sip_proto_name(l->proto));
 	return ret_str(r, s);
 }
 
@@ -312,7 +324,16 @@ static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t 
 	case PV_RU: return req ? ret_str(r, m->ruri) : 0;
 	case PV_RUSER: return req ? uri_part(r, msg_ruri(m), 1) : 0;
 	case PV_RD: return req ? uri_part(r, msg_ruri(m), 2) : 0;
-	case PV_RP: return req ? uri_part(r, msg_ruri(m), 3) : 0;
+	case PV_RP: {
+		/* the default port when the R-URI has none, as Kamailio answers */
+		sip_uri_t *u = req ? msg_ruri(m) : NULL;
+		if (!u)
+			return 0;
+		if (u->port_str.len)
+			return ret_str(r, u->port_str);
+		return ret_str(r, u->scheme == URI_SIPS || sip_uri_proto(u) == SIP_PROTO_TLS ? STR_LIT("5061")
+											    : STR_LIT("5060"));
+	}
 	case PV_RZ: return req ? uri_part(r, msg_ruri(m), 4) : 0;
 	case PV_OU: return req ? ret_str(r, sm->ruri_str) : 0;
 	case PV_OUSER: return req ? uri_part(r, sip_msg_ruri(sm), 1) : 0;
@@ -359,7 +380,7 @@ static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t 
 	case PV_SAS: return src_uri(m, r, true);
 	case PV_RI: return m->rcv.local ? ret_str(r, str_cstr(m->rcv.local->ip)) : 0;
 	case PV_RPORT: return m->rcv.local ? ksr_xval_int(r, net_addr_port(&m->rcv.local->addr)) : 0;
-	case PV_RU_SOCK: return m->rcv.local ? ret_str(r, str_cstr(m->rcv.local->sock_str)) : 0;
+	case PV_RU_SOCK: return rcv_uri(m, r);
 	case PV_PROTO: return ret_str(r, str_cstr(sip_proto_name(m->rcv.proto)));
 	case PV_PRID: return ksr_xval_int(r, m->rcv.proto);
 	case PV_ML: return ksr_xval_int(r, (long long)sm->len);
@@ -411,17 +432,46 @@ static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t 
 	return 0;
 }
 
-static kv_store_t *avp_store(ksr_engine_t *e)
+/* $avp(x)[idx]: the message's values, or its transaction's once it has one. */
+static int avp_read(msg_t *m, const pv_spec_t *s, ksr_xval_t *r)
 {
-	pv_cache_t *c = e->pv_cache;
-	if (!c)
-		return NULL;
-	uint64_t id = e->ctx.msg ? e->ctx.msg->id : 0;
-	if (c->avp_msg_id != id) {
-		kv_free(&c->avps);
-		c->avp_msg_id = id;
-	}
-	return &c->avps;
+	if (!m)
+		return 0;
+	avp_t **list = tm_avps_lock(m);
+	const avp_t *a = avp_get(*list, s->arg, s->has_idx ? s->idx : 0);
+	int rc = 0;
+	if (a)
+		rc = a->is_int ? ksr_xval_int(r, a->i) : ksr_xval_str(r, arena_strdup(m->arena, a->s));
+	tm_avps_unlock(m);
+	return rc;
+}
+
+/* Assigning pushes a value (older ones stay, as in Kamailio); unset removes them all. */
+static int avp_write(msg_t *m, const pv_spec_t *s, const ksr_xval_t *v)
+{
+	if (!m)
+		return -1;
+	avp_t **list = tm_avps_lock(m);
+	int rc = 1;
+	if (!v || v->type == XVAL_NULL)
+		avp_del(list, s->arg);
+	else if (avp_push(list, s->arg, v->type == XVAL_INT, v->i, v->s) < 0)
+		rc = -1;
+	tm_avps_unlock(m);
+	return rc;
+}
+
+/* Without a message there is no arena: the engine's scratch string holds the value
+ * until the next call (the caller copies it into a Lua string at once). */
+static str_t scratch_copy(ksr_engine_t *e, str_t v)
+{
+	char *p = realloc(e->scratch, v.len + 1);
+	if (!p)
+		return STR_NULL;
+	e->scratch = p;
+	memcpy(p, v.s, v.len);
+	p[v.len] = '\0';
+	return str_from(p, v.len);
 }
 
 static int copy_val(msg_t *m, const ksr_xval_t *v, ksr_xval_t *r)
@@ -452,16 +502,12 @@ static int pv_get(ksr_engine_t *e, const pv_spec_t *s, ksr_xval_t *r)
 		int rc = 0;
 		if (v.type == XVAL_INT)
 			rc = ksr_xval_int(r, v.i);
-		else if (v.type == XVAL_STR && m)
-			rc = ksr_xval_str(r, arena_strdup(m->arena, v.s));
+		else if (v.type == XVAL_STR)
+			rc = ksr_xval_str(r, m ? arena_strdup(m->arena, v.s) : scratch_copy(e, v.s));
 		pthread_mutex_unlock(&shv_lock);
 		return rc;
 	}
-	case PV_AVP: {
-		kv_store_t *st = avp_store(e);
-		kv_t *k = st ? kv_find(st, s->arg, false) : NULL;
-		return k ? copy_val(m, &k->val, r) : 0;
-	}
+	case PV_AVP: return avp_read(m, s, r);
 	case PV_TS_NOW: return ksr_xval_int(r, (long long)time(NULL));
 	case PV_ULC: {
 		/* $ulc(profile=>attr), contact attributes by [index] */
@@ -548,10 +594,7 @@ static int pv_set(ksr_engine_t *e, const pv_spec_t *s, const ksr_xval_t *v)
 		pthread_mutex_unlock(&shv_lock);
 		return rc;
 	}
-	case PV_AVP: {
-		kv_store_t *st = avp_store(e);
-		return st ? kv_set(st, s->arg, v) : -1;
-	}
+	case PV_AVP: return avp_write(m, s, v);
 	default: break;
 	}
 	if (!m)
@@ -684,7 +727,6 @@ void ksr_pv_worker_free(ksr_engine_t *e)
 				p = n;
 			}
 		}
-		kv_free(&c->avps);
 		free(c);
 		e->pv_cache = NULL;
 	}
@@ -693,4 +735,6 @@ void ksr_pv_worker_free(ksr_engine_t *e)
 		free(e->vars);
 		e->vars = NULL;
 	}
+	free(e->scratch);
+	e->scratch = NULL;
 }

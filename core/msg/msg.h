@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "../lib/arena.h"
+#include "../lib/avp.h"
 #include "../net/net.h"
 #include "../parser/sip_parser.h"
 
@@ -87,6 +88,7 @@ typedef struct msg {
 	str_t path;             /* Path (Route set) for the R-URI branch, set by lookup */
 	int ruri_q;             /* q of the R-URI branch (0..1000), -1 = not given */
 
+	avp_t *avps;            /* $avp: malloc'd; freed with the message or handed to tm */
 	void *tm;               /* the transaction this message belongs to (core/tm), or NULL */
 	bool tm_absorbed;       /* tm answered or absorbed it (retransmission, ACK) */
 	void *tm_precheck;      /* t_precheck_trans entry to release when done */

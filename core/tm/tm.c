@@ -158,6 +158,9 @@ int tm_newtran(msg_t *m)
 		return 0;
 	}
 	m->tm = c; /* the creator's reference now belongs to the message */
+	/* the AVPs move to the transaction: failure and reply routes see them */
+	c->avps = m->avps;
+	m->avps = NULL;
 	pthread_mutex_lock(&c->lock);
 	tm_arm_life(c); /* a transaction the script never relays nor answers still ends */
 	pthread_mutex_unlock(&c->lock);
@@ -241,6 +244,7 @@ static void keep_request_state(tm_cell_t *c, msg_t *m)
 {
 	c->ruri = strndup(m->ruri.s, m->ruri.len);
 	c->du = dup_or_null(m->du);
+
 	c->flags = m->flags;
 	c->rr_on = m->rr_on;
 	c->maxfwd_done = m->maxfwd_done;
@@ -699,6 +703,22 @@ int tm_drop_replies(msg_t *m, char mode)
 			b->reply_dropped = true;
 	}
 	return 1;
+}
+
+avp_t **tm_avps_lock(msg_t *m)
+{
+	tm_cell_t *c = m->tm;
+	if (!c)
+		return &m->avps;
+	pthread_mutex_lock(&c->lock);
+	return &c->avps;
+}
+
+void tm_avps_unlock(msg_t *m)
+{
+	tm_cell_t *c = m->tm;
+	if (c)
+		pthread_mutex_unlock(&c->lock);
 }
 
 bool tm_exists(msg_t *m)

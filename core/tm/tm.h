@@ -101,6 +101,13 @@ msg_t *tm_route_reply(msg_t *m);
 /* t_drop_replies: mode 'a' all, 'l' last, 'n' none. */
 int tm_drop_replies(msg_t *m, char mode);
 bool tm_exists(msg_t *m);
+/*
+ * The $avp list of m: the transaction's once there is one (it moves there when
+ * the transaction is created), locked until tm_avps_unlock(m), since reply and
+ * failure routes of the same transaction may run on other workers.
+ */
+avp_t **tm_avps_lock(msg_t *m);
+void tm_avps_unlock(msg_t *m);
 
 /* ---- RPC / statistics */
 

@@ -141,6 +141,7 @@ void tm_cell_unref(tm_cell_t *c)
 		free(c->contacts);
 		c->contacts = n;
 	}
+	avp_free_all(&c->avps);
 	free(c->req);
 	free(c->fwd_req);
 	free(c->rr_params);

@@ -127,6 +127,7 @@ static void on_message(const net_rcv_t *rcv, const char *buf, size_t len)
 	}
 	if (done_handler)
 		done_handler(m);
+	avp_free_all(&m->avps);
 }
 
 static void jobs_cb(struct ev_loop *loop, ev_async *a, int revents)
