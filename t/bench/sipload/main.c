@@ -552,5 +552,6 @@ int main(int argc, char **argv)
 	for (int i = 0; i < cfg.threads; i++)
 		if (workers[i].err[0])
 			fprintf(stderr, "sipload: thread %d: %s\n", i, workers[i].err);
+	free(workers);
 	return rc;
 }

@@ -231,7 +231,8 @@ static void t_arm(struct uac_thread *T, uint32_t i, uint64_t fire_ns)
 {
 	sess_t *s = &T->sess[i];
 	t_cancel(T, i);
-	uint64_t tick = fire_ns / 1000000;
+	/* rounded up: a timer never fires before its time (the deadline check relies on it) */
+	uint64_t tick = (fire_ns + 999999) / 1000000;
 	if (tick <= T->tick)
 		tick = T->tick + 1;
 	if (tick - T->tick >= WHEEL)
@@ -913,6 +914,29 @@ static int thread_init(struct uac_thread *T, worker_t *w)
 	return 0;
 }
 
+static void thread_free(struct uac_thread *T)
+{
+	for (int k = 0; k < T->nconns; k++) {
+		if (T->conns[k].fd > 0)
+			close(T->conns[k].fd);
+		free(T->conns[k].in);
+		free(T->conns[k].out);
+	}
+	if (T->ep >= 0)
+		close(T->ep);
+	free(T->conns);
+	if (T->sess)
+		free(T->sess[0].req); /* the block of every slot's buffers */
+	free(T->sess);
+	free(T->freel);
+	free(T->wheel);
+	free(T->scratch);
+	free(T->rbuf);
+	EVP_MD_CTX_free(T->md);
+	T->w->priv = NULL;
+	free(T);
+}
+
 static void abandon_all(struct uac_thread *T)
 {
 	for (uint32_t i = 0; i < T->hiwater; i++)
@@ -1020,5 +1044,6 @@ void *uac_main(void *arg)
 		}
 		flush_all(T);
 	}
+	thread_free(T);
 	return NULL;
 }

@@ -59,10 +59,11 @@ static struct {
 } U;
 
 enum { K_UDP, K_LISTEN, K_CONN };
-typedef struct {
+typedef struct ep_item {
 	int kind, fd;
 	char *in, *out;
 	size_t inlen, outlen;
+	struct ep_item *next; /* the thread's connections, freed at exit */
 } ep_item_t;
 
 typedef struct delayed {
@@ -79,6 +80,7 @@ typedef struct {
 	int id, ep;
 	ep_item_t udp, listen;
 	delayed_t *dq_head, *dq_tail;
+	ep_item_t *conns;
 	uint64_t requests, invites, acks, byes, others, replies, bad;
 	struct mmsghdr rmm[BATCH], smm[2 * BATCH];
 	struct iovec riov[BATCH], siov[2 * BATCH];
@@ -387,11 +389,17 @@ static void accept_all(uas_thread_t *T)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		ep_item_t *c = calloc(1, sizeof *c);
 		if (!c || !(c->in = malloc(CONN_IN)) || !(c->out = malloc(CONN_OUT))) {
+			if (c) {
+				free(c->in);
+				free(c);
+			}
 			close(fd);
 			continue;
 		}
 		c->kind = K_CONN;
 		c->fd = fd;
+		c->next = T->conns;
+		T->conns = c;
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
 		epoll_ctl(T->ep, EPOLL_CTL_ADD, fd, &ev);
 	}
@@ -549,6 +557,26 @@ int uas_run(int argc, char **argv, bool echo)
 		pthread_join(th[i].tid, NULL);
 	uint64_t req = 0, inv = 0, ack = 0, bye = 0, oth = 0, rep = 0, bad = 0;
 	for (int i = 0; i < U.threads; i++) {
+		uas_thread_t *T = &th[i];
+		for (ep_item_t *c = T->conns, *next; c; c = next) {
+			next = c->next;
+			if (c->fd >= 0)
+				close(c->fd);
+			free(c->in);
+			free(c->out);
+			free(c);
+		}
+		for (delayed_t *d = T->dq_head, *next; d; d = next) {
+			next = d->next;
+			free(d);
+		}
+		if (U.tcp)
+			close(T->listen.fd);
+		close(T->ep);
+		free(T->rbuf);
+		free(T->obuf);
+	}
+	for (int i = 0; i < U.threads; i++) {
 		req += th[i].requests;
 		inv += th[i].invites;
 		ack += th[i].acks;
@@ -566,5 +594,8 @@ int uas_run(int argc, char **argv, bool echo)
 		       (unsigned long long)req, (unsigned long long)inv, (unsigned long long)ack, (unsigned long long)bye,
 		       (unsigned long long)oth, (unsigned long long)rep, (unsigned long long)bad);
 	fflush(stdout);
+	free(th);
+	if (U.udp_fd >= 0)
+		close(U.udp_fd);
 	return 0;
 }
