@@ -10,7 +10,6 @@ Values come back in the reason phrase as "type:value" items joined by "|"
 forwarded requests name theirs in the Call-ID ("rc-CASE-...").
 """
 import re
-import socket
 import time
 import unittest
 
