@@ -228,6 +228,8 @@ static int relay_cancel(msg_t *m)
 	if (!inv->canceled) {
 		inv->canceled = true;
 		tm_cancel_branches(inv, -1);
+		/* branches that never answered are finished now: the 487 may go up at once */
+		tm_check_completion(inv, m->arena);
 	}
 	pthread_mutex_unlock(&inv->lock);
 	tm_cell_unref(inv);

@@ -166,7 +166,7 @@ static void aggregate_challenges(tm_cell_t *c, int best, msg_t *rpl, arena_t *a)
 
 static const char *local_reason(int code)
 {
-	return code == 408 ? "Request Timeout" : code == 503 ? "Service Unavailable" : "";
+	return code == 408 ? "Request Timeout" : code == 503 ? "Service Unavailable" : code == 487 ? "Request Terminated" : "";
 }
 
 /* Sends the best final upstream (cell locked). */
@@ -351,6 +351,12 @@ int tm_on_reply(msg_t *m)
 	tm_branch_t *b = c->branches[idx];
 	int code = m->sip.status;
 	b->replied = true;
+	if (b->state == BR_COMPLETED && code < 200 && b->cancel_pending && b->cancel) {
+		/* the provisional a pending CANCEL waited for (RFC 3261 §9.1) */
+		b->cancel_pending = false;
+		b->cancel_sent = true;
+		net_send(&b->dest, b->cancel, b->cancel_len);
+	}
 	if (b->state == BR_COMPLETED) {
 		/* a retransmitted final: 2xx still go upstream (RFC 6026), others are re-ACKed */
 		if (code >= 200 && code < 300 && c->method == METH_INVITE)

@@ -152,8 +152,14 @@ void tm_branch_cancel(tm_branch_t *b)
 	if (b->cell->method != METH_INVITE || b->state == BR_COMPLETED || b->cancel_sent || !b->cancel)
 		return;
 	if (b->state == BR_CALLING) {
-		/* RFC 3261 §9.1: no CANCEL before a provisional; it goes out when one comes */
+		/* RFC 3261 §9.1: no CANCEL before a provisional; it goes out if one comes.
+		 * The branch is over for us (a local 487), so the caller is not kept
+		 * waiting for fr_timer by a next hop that never answers. */
 		b->cancel_pending = true;
+		b->status = 487;
+		b->local = true;
+		b->state = BR_COMPLETED;
+		tm_branch_stop_timers(b);
 		return;
 	}
 	net_send(&b->dest, b->cancel, b->cancel_len);
