@@ -54,7 +54,10 @@ function ksr_request_route()
 	end
 	if KSR.is_INVITE() or test == "rr" then
 		local p = KSR.pv.get("$hdr(X-RR-Params)")
-		if p ~= nil then
+		local preset = KSR.pv.get("$hdr(X-RR-Preset)")
+		if preset ~= nil then
+			KSR.rr.record_route_preset_one(preset)
+		elseif p ~= nil then
 			KSR.rr.record_route_params(p)
 		else
 			KSR.rr.record_route()
@@ -186,6 +189,14 @@ class RrTest(unittest.TestCase):
         self.assertEqual(len(rr), 2, rr)
         for r in rr:
             self.assertEqual(uri_params(r).get("foo"), "bar", r)
+
+    def test_record_route_preset(self):
+        req, got = self.invite_through("udp", "udp", headers=[("X-RR-Preset", "sip:proxy.example.com:5070")])
+        rr = route_values(got, "Record-Route")
+        self.assertEqual(len(rr), 1, rr)
+        self.assertEqual(uri_of(rr[0]).split(";")[0], "sip:proxy.example.com:5070")
+        self.assertIn("lr", uri_params(rr[0]))
+        self.assertEqual(uri_params(rr[0]).get("ftag"), req.tag("From"))
 
     def test_upstream_record_route_kept_below_ours(self):
         up = "<sip:127.0.0.9:5099;lr>"     # never contacted: only written in a header

@@ -154,6 +154,10 @@ function ksr_route_relay()
 	if KSR.is_INVITE() and KSR.tm.t_is_set("failure_route") < 0 then
 		KSR.tm.t_on_failure("ksr_failure_manage")
 	end
+	if KSR.is_INVITE() and KSR.pv.get("$hdr(X-Routes)") ~= nil then
+		KSR.tm.t_on_branch("ksr_branch_manage")
+		KSR.tm.t_on_reply("ksr_onreply_manage")
+	end
 	if KSR.tm.t_relay() < 0 then
 		note("t_relay failed")
 		KSR.sl.sl_reply_error()
@@ -224,6 +228,23 @@ function ksr_failure_serial()
 	if KSR.tm.t_next_contacts() > 0 then
 		KSR.tm.t_on_failure("ksr_failure_serial")
 		KSR.tm.t_relay()
+	end
+end
+
+-- t_on_branch: marks each branch; a branch whose R-URI user is "dropme" is not sent
+function ksr_branch_manage()
+	note("branch ru=" .. KSR.pv.get("$ru"))
+	if KSR.pv.get("$rU") == "dropme" then
+		KSR.x.drop()
+	end
+	KSR.hdr.append("X-Branch-Route: " .. KSR.pv.get("$ru") .. "\r\n")
+end
+
+-- t_on_reply: a reply carrying "X-Drop: yes" is not relayed
+function ksr_onreply_manage()
+	note("onreply " .. KSR.pv.get("$rs"))
+	if KSR.pv.get("$hdr(X-Drop)") == "yes" then
+		KSR.x.drop()
 	end
 end
 
@@ -940,6 +961,40 @@ class MoreTest(TmBase):
             self.assertLess(took, 1.8)
             # Timer E: retransmitted to the silent UAS, capped at T2
             self.assertGreaterEqual(len(silent.requests.select("MESSAGE")), 3)
+
+
+class NamedRoutesTest(TmBase):
+    """t_on_branch (edits and drops per branch) and t_on_reply (sees and drops replies)."""
+
+    def test_branch_route_per_branch(self):
+        a, b = self.uas("udp", RING_FOREVER), self.uas("udp", ring_then(200, after_ms=200))
+        dropped = self.uas("udp", ring_then(200))
+        uac = self.uac("udp")
+        drop_uri = f"sip:dropme@{LOCAL4}:{dropped.port};transport=udp"
+        call = uac.invite(self.ruri(), headers=[("X-Routes", "yes"), ("X-Target", a.uri),
+                                                ("X-Branches", f"{b.uri}, {drop_uri}")])
+        self.assertFinal(call, 200)
+        call.ack()
+        for u in (a, b):
+            inv = u.invites(call.call_id)
+            self.assertEqual(len(inv), 1, f"{u.uri}: no INVITE{self.log_tail()}")
+            self.assertEqual(inv[0].rec.msg.get_all("X-Branch-Route"), [inv[0].rec.msg.ruri],
+                             "the branch route's edit is not on (only) its branch")
+        self.assertIsNone(dropped.wait_request("INVITE", call.call_id, timeout=QUIET),
+                          "a branch dropped in the branch route was sent")
+        self.assertEqual(len(notes(self.srv, call.call_id, "branch ru=")), 3)
+
+    def test_onreply_route_sees_and_drops(self):
+        uas = self.uas("udp", [(0, 183, "Session Progress", [("X-Drop", "yes")]), (50, 180), (100, 200)])
+        uac = self.uac("udp")
+        call = uac.invite(self.ruri(), headers=[("X-Routes", "yes"), ("X-Target", uas.uri)])
+        self.assertFinal(call, 200)
+        call.ack()
+        time.sleep(0.2)
+        self.assertNotIn(183, call.statuses(), "a reply dropped in the onreply route was relayed")
+        self.assertIn(180, call.statuses())
+        seen = notes(self.srv, call.call_id, "onreply")
+        self.assertEqual(seen[:3], ["onreply 183", "onreply 180", "onreply 200"], seen)
 
 
 # ================================================================ concurrency
