@@ -6,7 +6,9 @@
 #include <lauxlib.h>
 #include <libgen.h>
 #include <lua.h>
+#include <luajit.h>
 #include <lualib.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -45,8 +47,12 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	size_t old = ptr ? osize : 0;
 	/* Failing the allocation makes Lua raise "not enough memory", handled like any
 	 * script error: that is how both the memory budget and an aborted callback end. */
-	if (nsize > old && ((e->mem_limit && e->mem_used + (nsize - old) > e->mem_limit) ||
-			    atomic_load_explicit(&e->abort, memory_order_relaxed)))
+	/* Enforced only while a callback runs: an allocation that fails outside
+	 * lua_pcall (the engine pushing the next callback) makes LuaJIT panic and
+	 * exit the process. */
+	if (nsize > old && e->depth > 0 &&
+	    ((e->mem_limit && e->mem_used + (nsize - old) > e->mem_limit) ||
+	     atomic_load_explicit(&e->abort, memory_order_relaxed)))
 		goto out;
 	p = realloc(ptr, nsize);
 	if (p)
@@ -110,6 +116,26 @@ static ksr_engine_t *engine_new(unsigned worker_id)
 	return e;
 }
 
+/* Loading a script runs its top level: bounded, so a loop there cannot hang the
+ * thread that checks it (the main thread, for a reload). */
+#define LOAD_BUDGET_MS 5000
+
+static long long load_deadline_ms;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void load_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	if (now_ms() > load_deadline_ms)
+		luaL_error(L, "the script's top level ran longer than %d ms (an endless loop?)", LOAD_BUDGET_MS);
+}
+
 /* Creates a state with the KSR table and runs the script. NULL + errbuf on failure. */
 static lua_State *state_load(ksr_engine_t *e, const char *path, char *errbuf, size_t errlen)
 {
@@ -117,6 +143,12 @@ static lua_State *state_load(ksr_engine_t *e, const char *path, char *errbuf, si
 	if (!L) {
 		snprintf(errbuf, errlen, "cannot create a Lua state (out of memory)");
 		return NULL;
+	}
+	if (e->check_only) {
+		/* interpreted, so the count hook sees every loop */
+		luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+		load_deadline_ms = now_ms() + LOAD_BUDGET_MS;
+		lua_sethook(L, load_hook, LUA_MASKCOUNT, 10000);
 	}
 	luaL_openlibs(L);
 	set_package_path(L, path);
@@ -280,6 +312,8 @@ static int run_callback(ksr_engine_t *e, const char *name, msg_t *m, unsigned ro
 	}
 	e->ctx = saved;
 	lua_settop(L, base);
+	if (rc == LUA_ERRMEM || (outer && e->mem_limit && e->mem_used > e->mem_limit / 2))
+		lua_gc(L, LUA_GCCOLLECT, 0); /* what the failed callback left must not starve the next */
 	return ret;
 }
 
@@ -354,6 +388,7 @@ static int check_script(const char *path, char *errbuf, size_t errlen)
 		snprintf(errbuf, errlen, "out of memory");
 		return -1;
 	}
+	e->check_only = true;
 	lua_State *L = state_load(e, path, errbuf, errlen);
 	if (L)
 		lua_close(L);

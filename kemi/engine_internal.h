@@ -20,6 +20,7 @@ struct ksr_engine {
 	lua_State *L;
 	unsigned gen;             /* script generation of L */
 	int traceback_ref;        /* registry slot of L's error handler */
+	bool check_only;          /* a scratch engine that only validates a script */
 	time_t loaded_at;
 	bool last_error;          /* the last reload attempt in this worker failed */
 	ksr_ctx_t ctx;

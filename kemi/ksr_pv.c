@@ -285,15 +285,16 @@ static int src_uri(msg_t *m, ksr_xval_t *r, bool sock_form)
 	return ret_str(r, s);
 }
 
-/* $Ru: the receiving socket as a URI, "sip:IP:PORT;transport=proto" as in Kamailio. */
+/* $Ru: the receiving socket as a URI; like $su, the transport only when not UDP. */
 static int rcv_uri(msg_t *m, ksr_xval_t *r)
 {
 	const net_listen_t *l = m->rcv.local;
 	if (!l)
 		return 0;
 	bool v6 = l->addr.sa.sa_family == AF_INET6;
-	str_t s = arena_printf(m->arena, v6 ? "sip:[%s]:%u;transport=%s" : "sip:%s:%u;transport=%s", l->ip,
-			       net_addr_port(&l->addr), sip_proto_name(l->proto));
+	bool udp = l->proto == SIP_PROTO_UDP;
+	str_t s = arena_printf(m->arena, v6 ? "sip:[%s]:%u%s%s" : "sip:%s:%u%s%s", l->ip, net_addr_port(&l->addr),
+			       udp ? "" : ";transport=", udp ? "" : sip_proto_name(l->proto));
 	return ret_str(r, s);
 }
 

@@ -256,6 +256,13 @@ int sl_send_reply(msg_t *m, int code, str_t reason)
 		return -1;
 	if (m->sip.method_id == METH_ACK)
 		return -1; /* an ACK is never answered (RFC 3261 §17.2.1) */
+	if (m->replied >= 200 && code >= 200) {
+		/* one final reply per request, even when a Kamailio script answers twice
+		 * (save() replied, then sl_reply_error()) */
+		str_t cid = sip_msg_callid(&m->sip);
+		LOG_MSG_INFO(SL, &cid, "not sending %d: the request was already answered %d", code, m->replied);
+		return -1;
+	}
 	str_t out = sl_build_reply(m, code, reason, STR_NULL, STR_NULL);
 	if (!out.s || sl_reply_dest(m, &d) < 0) {
 		stat_inc(st_failed);

@@ -439,6 +439,8 @@ int tm_reply(msg_t *m, int code, str_t reason, bool create)
 		return -1;
 	if (!m->tm && (!create || tm_newtran(m) != 1))
 		return -1;
+	if (m->replied >= 200 && code >= 200)
+		return -1; /* one final reply per request (see sl_send_reply) */
 	tm_cell_t *c = m->tm;
 	pthread_mutex_lock(&c->lock);
 	int rc = tm_uas_local_reply(c, m, code, reason);

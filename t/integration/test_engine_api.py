@@ -791,7 +791,7 @@ class EngineApiTest(unittest.TestCase):
             port = t.port
         self.assertEqual(vals[6], f"string:sip:127.0.0.1:{port};transport=tcp")
 
-    @unittest.expectedFailure  # reported: $Ru over UDP ends in ;transport=udp (Kamailio: only $Rut adds it)
+
     def test_pv_receive_uri(self):
         """$Ru as Kamailio gives it: sip:IP:PORT, ;transport=X only when not UDP ($Rut adds it always)."""
         with TcpPeer(self.srv.tcp) as t:

@@ -302,7 +302,7 @@ class MemoryBudgetTest(Helpers, unittest.TestCase):
     def test_one_huge_allocation(self):
         self.assert_500_then_served("allochuge", 1.0, r"not enough memory")
 
-    @unittest.expectedFailure  # reported: the state keeps the garbage; the next callbacks fail, then ksrd exits 1
+
     def test_repeated_memory_errors_in_one_worker(self):
         """Two allocation loops in a row on one worker, then ordinary requests: 500, 500, 200, 200."""
         got = []
