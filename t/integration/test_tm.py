@@ -809,9 +809,6 @@ class UnmatchedCancelTest(TmBase):
 class MoreTest(TmBase):
     """CANCEL corner cases, local replies and their retransmissions, forked 2xx, non-INVITE."""
 
-    # Reported: ksrd keeps the unanswered branch until fr_timer and sends 408 (Kamailio's default
-    # cancel_b_method 0 ends it at once with a local 487). Remove the mark once fixed.
-    @unittest.expectedFailure
     def test_cancel_before_any_provisional(self):
         """§9.1: no CANCEL downstream before a provisional; the caller still gets a final at once
         (Kamailio's default cancel_b_method 0: a local 487 for the branch)."""
