@@ -667,9 +667,11 @@ class TimerTest(TmBase):
         took = time.monotonic() - t0
         self.assertIsNotNone(got, f"no failover from an unreachable UDP destination{self.log_tail()}")
         fr = notes(self.srv, call.call_id, "failure")
-        self.assertTrue(fr and re.search(r"code=(503|408)", fr[0]), fr)
+        self.assertTrue(fr, "no failure route")
         print(f"\n  [unreachable UDP] failure route: {fr[0]} after {took * 1000:.0f} ms (fr_timer 1000 ms)")
-        self.assertLess(took, 1.8)
+        # the ICMP port unreachable is known to the transport: a local 503 without waiting fr_timer
+        self.assertIn("code=503", fr[0])
+        self.assertLess(took, 0.5, "waited for the timer although the port was unreachable")
         self.assertFinal(call, 200)
         call.ack()
 
