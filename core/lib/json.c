@@ -467,6 +467,88 @@ const char *json_type_name(json_type_t t)
 /* ---------------------------------------------------------------- scanner */
 
 enum { SCAN_START, SCAN_NEST, SCAN_STR, SCAN_STR_ESC, SCAN_SCALAR };
+/* inside a container: what the next token may be */
+enum { EX_VALUE_OR_CLOSE, EX_VALUE, EX_KEY_OR_CLOSE, EX_KEY, EX_COLON, EX_COMMA_OR_CLOSE, EX_IN_SCALAR };
+
+static bool scan_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static bool scan_in_object(const json_scan_t *s)
+{
+	return s->depth >= 1 && s->depth <= 64 && (s->objects >> (s->depth - 1) & 1);
+}
+
+/* A container opened at s->depth (already incremented). */
+static void scan_open(json_scan_t *s, char c)
+{
+	if (s->depth <= 64) {
+		unsigned long long bit = 1ull << (s->depth - 1);
+		s->objects = c == '{' ? s->objects | bit : s->objects & ~bit;
+	}
+	s->expect = c == '{' ? EX_KEY_OR_CLOSE : EX_VALUE_OR_CLOSE;
+}
+
+/* One byte in a container, outside strings. <0: the structure is broken. */
+static int scan_nest(json_scan_t *s, char c, size_t *end)
+{
+	bool deep = s->depth > 64; /* past what we track: only brackets */
+	if (s->expect == EX_IN_SCALAR) {
+		if (!(scan_ws(c) || c == ',' || c == '}' || c == ']'))
+			return 0;
+		s->expect = EX_COMMA_OR_CLOSE;
+	}
+	if (scan_ws(c))
+		return 0;
+	unsigned char ex = s->expect;
+	if (c == '"') {
+		if (!deep && ex != EX_KEY && ex != EX_KEY_OR_CLOSE && ex != EX_VALUE && ex != EX_VALUE_OR_CLOSE)
+			return -1;
+		s->expect = ex == EX_KEY || ex == EX_KEY_OR_CLOSE ? EX_COLON : EX_COMMA_OR_CLOSE;
+		s->state = SCAN_STR;
+		return 0;
+	}
+	if (c == '{' || c == '[') {
+		if (!deep && ex != EX_VALUE && ex != EX_VALUE_OR_CLOSE)
+			return -1;
+		s->depth++;
+		scan_open(s, c);
+		return 0;
+	}
+	if (c == '}' || c == ']') {
+		bool obj = scan_in_object(s);
+		if (!deep && (obj != (c == '}') || (ex != EX_COMMA_OR_CLOSE && ex != EX_KEY_OR_CLOSE &&
+							 ex != EX_VALUE_OR_CLOSE)))
+			return -1;
+		if (--s->depth == 0) {
+			*end = s->pos + 1;
+			return 1;
+		}
+		s->expect = EX_COMMA_OR_CLOSE;
+		return 0;
+	}
+	if (deep)
+		return 0;
+	if (c == ':') {
+		if (ex != EX_COLON)
+			return -1;
+		s->expect = EX_VALUE;
+		return 0;
+	}
+	if (c == ',') {
+		if (ex != EX_COMMA_OR_CLOSE)
+			return -1;
+		s->expect = scan_in_object(s) ? EX_KEY : EX_VALUE;
+		return 0;
+	}
+	if ((ex == EX_VALUE || ex == EX_VALUE_OR_CLOSE) &&
+	    (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n')) {
+		s->expect = EX_IN_SCALAR;
+		return 0;
+	}
+	return -1;
+}
 
 static bool scan_ends_scalar(char c)
 {
@@ -482,6 +564,7 @@ static int scan_start(json_scan_t *s, char c)
 	if (c == '{' || c == '[') {
 		s->depth = 1;
 		s->state = SCAN_NEST;
+		scan_open(s, c);
 	} else if (c == '"') {
 		s->state = SCAN_STR;
 	} else if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n') {
@@ -490,6 +573,11 @@ static int scan_start(json_scan_t *s, char c)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+bool json_scan_started(const json_scan_t *s)
+{
+	return s->state != SCAN_START;
 }
 
 int json_scan(json_scan_t *s, const char *buf, size_t len, size_t *end)
@@ -501,16 +589,14 @@ int json_scan(json_scan_t *s, const char *buf, size_t len, size_t *end)
 			if (scan_start(s, c) < 0)
 				return -EINVAL;
 			break;
-		case SCAN_NEST:
-			if (c == '"') {
-				s->state = SCAN_STR;
-			} else if (c == '{' || c == '[') {
-				s->depth++;
-			} else if ((c == '}' || c == ']') && --s->depth == 0) {
-				*end = s->pos + 1;
+		case SCAN_NEST: {
+			int rc = scan_nest(s, c, end);
+			if (rc < 0)
+				return -EINVAL;
+			if (rc > 0)
 				return 1;
-			}
 			break;
+		}
 		case SCAN_STR:
 			if (c == '\\') {
 				s->state = SCAN_STR_ESC;

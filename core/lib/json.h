@@ -98,8 +98,9 @@ const char *json_type_name(json_type_t t);
  * every read; it resumes where it stopped. Leading whitespace is skipped.
  *
  * Returns 1 and *end (offset just past the value) when one is complete; 0 when
- * more input is needed; -EINVAL when the bytes cannot start a JSON value. It
- * only matches brackets and quotes: the frame still has to be parsed.
+ * more input is needed; -EINVAL when the bytes cannot start a JSON value or
+ * break the structure of one (a key that is not a string, a missing ':' or
+ * ','). Scalars are not checked: the frame still has to be parsed.
  * Scalars at top level end at the first whitespace or bracket after them.
  */
 typedef struct {
@@ -107,9 +108,15 @@ typedef struct {
 	size_t start;        /* offset of the value's first byte */
 	unsigned long depth; /* may exceed JSON_MAX_DEPTH: the parser refuses that */
 	unsigned char state;
+	/* what may come next inside a container, so that garbage in an unclosed
+	 * object is refused at once rather than waited on (first 64 levels) */
+	unsigned char expect;
+	unsigned long long objects; /* bit d-1: level d is an object */
 } json_scan_t;
 
 int json_scan(json_scan_t *s, const char *buf, size_t len, size_t *end);
+/* A value has begun (more than leading whitespace was seen). */
+bool json_scan_started(const json_scan_t *s);
 static inline void json_scan_reset(json_scan_t *s)
 {
 	*s = (json_scan_t){0};

@@ -129,6 +129,13 @@ static bool process_json(conn_t *c)
 			return false;
 		}
 		if (rc == 0) {
+			if (c->eof && json_scan_started(&c->scan)) {
+				/* the peer closed its side in the middle of a value */
+				rpc_error_response(&resp, RPC_E_PARSE, "Parse error: incomplete JSON at end of input");
+				reply_json(c);
+				c->closing = true;
+				return false;
+			}
 			if (n < RPC_MAX_REQUEST)
 				return false;
 			rpc_error_response(&resp, RPC_E_INVALID, "Invalid Request: larger than 1 MB");

@@ -511,6 +511,41 @@ START_TEST(scanner)
 	ck_assert_int_eq(json_scan(&s, "}", 1, &end), -EINVAL);
 	json_scan_reset(&s);
 	ck_assert_int_eq(json_scan(&s, "   \n", 4, &end), 0);
+	ck_assert(!json_scan_started(&s));
+}
+END_TEST
+
+/* Broken structure inside an unclosed container is refused at once (a client
+ * must not wait for an answer until the idle timeout). */
+START_TEST(scanner_structure)
+{
+	static const char *const broken[] = {
+		"{\"jsonrpc\": \"2.0\", bad",   /* a key that is not a string */
+		"{\"a\" 1",                      /* no colon */
+		"{\"a\": 1 \"b\"",               /* no comma */
+		"[1, 2 3",                        /* no comma in an array */
+		"{\"a\": ]",                      /* the wrong closer */
+		"[1,,2",                          /* an empty element */
+		"{,",
+	};
+	static const char *const incomplete[] = {
+		"{\"a\": [1, {\"b\": tru", "{\"a\"", "{\"a\":", "[ ", "{\"a\": \"x\\\"", "[-1, 2.5e3, null,",
+	};
+	size_t end;
+	for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		json_scan_t s = {0};
+		ck_assert_msg(json_scan(&s, broken[i], strlen(broken[i]), &end) == -EINVAL, "accepted: %s", broken[i]);
+	}
+	for (size_t i = 0; i < sizeof(incomplete) / sizeof(incomplete[0]); i++) {
+		json_scan_t s = {0};
+		ck_assert_msg(json_scan(&s, incomplete[i], strlen(incomplete[i]), &end) == 0, "not waiting: %s",
+			      incomplete[i]);
+		ck_assert(json_scan_started(&s));
+	}
+	json_scan_t s = {0};
+	const char *ok = "{\"a\": [1, {\"b\": true}, \"}\"], \"c\": {}}";
+	ck_assert_int_eq(json_scan(&s, ok, strlen(ok), &end), 1);
+	ck_assert_uint_eq(end, strlen(ok));
 }
 END_TEST
 
@@ -533,6 +568,7 @@ static Suite *json_suite(void)
 	tcase_add_test(tc, writer);
 	tcase_add_test(tc, writer_misuse);
 	tcase_add_test(tc, scanner);
+	tcase_add_test(tc, scanner_structure);
 	suite_add_tcase(s, tc);
 	return s;
 }
