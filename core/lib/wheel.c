@@ -48,23 +48,33 @@ void wheel_add(wheel_timer_t *t, uint64_t ms)
 	uint64_t ticks = (ms + WHEEL_TICK_MS - 1) / WHEEL_TICK_MS;
 	if (ticks == 0)
 		ticks = 1;
-	/* Ticks are counted from the start so the due tick does not depend on when the
-	 * wheel thread last woke up. */
-	uint64_t now_tick = (mono_ms() - start_ms) / WHEEL_TICK_MS;
-	uint64_t c = atomic_load(&cur_tick);
-	if (now_tick < c)
-		now_tick = c;
-	t->expire = now_tick + ticks;
-	int si = (int)(t->expire % WHEEL_SLOTS);
-	slot_t *s = &slots[si];
-	pthread_mutex_lock(&s->lock);
-	t->slot = si;
-	t->prev = NULL;
-	t->next = s->head;
-	if (s->head)
-		s->head->prev = t;
-	s->head = t;
-	pthread_mutex_unlock(&s->lock);
+	for (;;) {
+		/* Ticks are counted from the start so the due tick does not depend on
+		 * when the wheel thread last woke up. */
+		uint64_t c = atomic_load(&cur_tick);
+		uint64_t now_tick = (mono_ms() - start_ms) / WHEEL_TICK_MS;
+		if (now_tick < c)
+			now_tick = c;
+		t->expire = now_tick + ticks;
+		int si = (int)(t->expire % WHEEL_SLOTS);
+		slot_t *s = &slots[si];
+		pthread_mutex_lock(&s->lock);
+		/* The wheel announces a tick before it scans the slot (under this lock):
+		 * a tick it has announced must not receive the timer, or it would wait a
+		 * whole revolution. */
+		if (t->expire <= atomic_load(&cur_tick)) {
+			pthread_mutex_unlock(&s->lock);
+			continue;
+		}
+		t->slot = si;
+		t->prev = NULL;
+		t->next = s->head;
+		if (s->head)
+			s->head->prev = t;
+		s->head = t;
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
 }
 
 bool wheel_cancel(wheel_timer_t *t)
@@ -114,8 +124,8 @@ static void *wheel_main(void *arg)
 		/* catch up tick by tick after a stall so no slot is skipped */
 		while (c < target) {
 			c++;
+			atomic_store(&cur_tick, c); /* announced before the scan: see wheel_add */
 			run_slot(c);
-			atomic_store(&cur_tick, c);
 		}
 		usleep(WHEEL_TICK_MS * 1000 / 2);
 	}
