@@ -8,17 +8,26 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "str.h"
 
 static inline uint64_t hash64_mix(uint64_t h, const void *data, size_t len)
 {
+	/* eight bytes per multiply (the byte-wise FNV loop showed in profiles) */
 	const unsigned char *p = data;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
+	while (len >= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+		p += 8;
+		len -= 8;
 	}
-	return h;
+	uint64_t tail = 0;
+	memcpy(&tail, p, len);
+	h = (h ^ tail ^ ((uint64_t)len << 56)) * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 32);
 }
 
 static inline uint64_t hash64_str(uint64_t h, str_t s)

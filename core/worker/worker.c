@@ -91,12 +91,13 @@ unsigned workers_count(void)
 
 static void bad_message(msg_t *m)
 {
+	/* kept before replying: the reply builder's accessors may overwrite m->sip.err */
+	sip_error_t err = m->sip.err;
 	str_t cid = sip_msg_callid(&m->sip);
-	if (m->sip.type == SIP_REQUEST && m->sip.err.status >= 400 && m->sip.method_id != METH_ACK &&
+	if (m->sip.type == SIP_REQUEST && err.status >= 400 && m->sip.method_id != METH_ACK &&
 	    sl_reply_error(m) > 0) {
 		stat_inc(st_bad_req);
-		LOG_MSG_INFO(CORE, &cid, "bad request answered %d %s", m->sip.err.status,
-			     m->sip.err.reason ? m->sip.err.reason : "");
+		LOG_MSG_INFO(CORE, &cid, "bad request answered %d %s", err.status, err.reason ? err.reason : "");
 		return;
 	}
 	stat_inc(m->sip.type == SIP_REPLY ? st_bad_rpl : st_bad_dropped);

@@ -179,7 +179,7 @@ START_TEST(test_default_conf)
 	assert_listen(&c.listen[1], SIP_PROTO_TCP, AF_INET, "0.0.0.0", 5060);
 	ck_assert_str_eq(c.listen[0].spec, "udp:0.0.0.0:5060");
 	ck_assert_uint_eq(c.workers, online_workers());
-	ck_assert_str_eq(c.script, real(KSR_SOURCE_DIR "/lua/routes/default/route.lua"));
+	ck_assert_str_eq(c.script, real(KSR_SOURCE_DIR "/lua/routes/registrar-proxy/route.lua"));
 	ck_assert_int_eq(c.log.level, L_INFO);
 	ck_assert(c.log.to_stderr);
 	ck_assert_str_eq(c.log.prefix, "ksrd");
