@@ -27,7 +27,7 @@ typedef enum {
 	PV_ML, PV_MT, PV_MB, PV_RB, PV_BS, PV_CL, PV_CTYPE, PV_TS_MSG, PV_TS_NOW, PV_MI,
 	PV_CONID, PV_MF, PV_BF, PV_AU, PV_AR, PV_FS,
 	PV_HDR, PV_HDRC, PV_VAR, PV_SHV, PV_AVP, PV_T_RPL, PV_ULC, PV_RUID, PV_LOCATION_UA,
-	PV_T_REPLY_CODE, PV_T_REPLY_REASON, PV_T_BRANCH_IDX,
+	PV_T_REPLY_CODE, PV_T_REPLY_REASON, PV_T_BRANCH_IDX, PV_T,
 } pv_type_t;
 
 typedef struct {
@@ -60,7 +60,7 @@ static const struct {
 	pv_type_t type;
 } class_pvs[] = {
 	{"hdr", PV_HDR}, {"hdrc", PV_HDRC}, {"var", PV_VAR}, {"shv", PV_SHV}, {"avp", PV_AVP},
-	{"T_rpl", PV_T_RPL}, {"ulc", PV_ULC},
+	{"T_rpl", PV_T_RPL}, {"ulc", PV_ULC}, {"T", PV_T},
 };
 
 /* ---------------------------------------------------------------- named value stores */
@@ -414,6 +414,24 @@ static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t 
 	}
 	case PV_RUID: return ret_str(r, reg_ruid(m));
 	case PV_LOCATION_UA: return ret_str(r, reg_location_ua(m));
+	case PV_T: {
+		/* $T(id_index), $T(id_label), $T(reply_code), $T(branch_index) */
+		unsigned idx, label;
+		if (str_eq(s->arg, STR_LIT("id_index")) || str_eq(s->arg, STR_LIT("id_label"))) {
+			if (tm_ids(m, &idx, &label) < 0)
+				return 0;
+			return ksr_xval_int(r, str_eq(s->arg, STR_LIT("id_index")) ? idx : label);
+		}
+		if (str_eq(s->arg, STR_LIT("reply_code"))) {
+			int code = tm_get_status_code(m);
+			return code > 0 ? ksr_xval_int(r, code) : 0;
+		}
+		if (str_eq(s->arg, STR_LIT("branch_index"))) {
+			int bi = tm_get_branch_index(m);
+			return bi >= 0 ? ksr_xval_int(r, bi) : 0;
+		}
+		return 0;
+	}
 	case PV_T_REPLY_CODE: {
 		int code = tm_get_status_code(m);
 		return code > 0 ? ksr_xval_int(r, code) : 0;

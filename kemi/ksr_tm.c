@@ -401,3 +401,30 @@ int ksr_tm_t_uac_send(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 		arena_free(&own);
 	return rc;
 }
+
+int ksr_tmx_t_suspend(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	unsigned idx, label;
+	(void)a;
+	(void)r;
+	return tm_suspend(c->msg, &idx, &label);
+}
+
+int ksr_tmx_t_continue(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
+{
+	char fn[64];
+	(void)r;
+	if (a[0].i < 0 || a[1].i < 0 || !a[2].s.len || a[2].s.len >= sizeof(fn))
+		return -1;
+	memcpy(fn, a[2].s.s, a[2].s.len);
+	fn[a[2].s.len] = '\0';
+	arena_t own, *ar = c->msg ? c->msg->arena : NULL;
+	if (!ar) {
+		arena_init(&own, 16384);
+		ar = &own;
+	}
+	int rc = tm_continue((unsigned)a[0].i, (unsigned)a[1].i, fn, ar);
+	if (ar == &own)
+		arena_free(&own);
+	return rc;
+}

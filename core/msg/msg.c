@@ -67,6 +67,7 @@ int msg_init(msg_t *m, arena_t *a, const net_rcv_t *rcv, const char *buf, size_t
 	if (m->sip.type == SIP_REQUEST)
 		m->ruri = m->sip.ruri_str;
 	m->ruri_q = -1;
+	m->tm_auto100 = -1;
 	return rc;
 }
 

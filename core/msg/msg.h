@@ -92,6 +92,7 @@ typedef struct msg {
 	void *tm;               /* the transaction this message belongs to (core/tm), or NULL */
 	bool tm_absorbed;       /* tm answered or absorbed it (retransmission, ACK) */
 	void *tm_precheck;      /* t_precheck_trans entry to release when done */
+	int8_t tm_auto100;      /* t_set_auto_inv_100 before the transaction exists: -1 unset */
 
 	/* record-routing (core/rr): applied when the request is built for a socket */
 	bool rr_on;             /* record_route() was called */

@@ -95,6 +95,8 @@ void tm_msg_done(msg_t *m)
 	}
 }
 
+static void keep_request_state(tm_cell_t *c, msg_t *m, bool copy);
+
 /* ---------------------------------------------------------------- cells for requests */
 
 static str_t cid_of(msg_t *m)
@@ -147,6 +149,8 @@ int tm_newtran(msg_t *m)
 		return -1;
 	int w = worker_self();
 	c->owner = w < 0 ? 0 : (unsigned)w;
+	if (m->tm_auto100 >= 0)
+		c->auto100 = m->tm_auto100;
 	tm_cell_t *old = tm_table_insert(c);
 	if (old) {
 		tm_cell_unref(c);
@@ -242,7 +246,7 @@ static char *dup_or_null(str_t s)
 }
 
 /* What the failure route needs of the request as the script made it (first relay). */
-static void keep_request_state(tm_cell_t *c, msg_t *m)
+static void keep_request_state(tm_cell_t *c, msg_t *m, bool copy)
 {
 	c->ruri = strndup(m->ruri.s, m->ruri.len);
 	c->du = dup_or_null(m->du);
@@ -254,7 +258,7 @@ static void keep_request_state(tm_cell_t *c, msg_t *m)
 	c->rr_preset[0] = dup_or_null(m->rr_preset[0]);
 	c->rr_preset[1] = dup_or_null(m->rr_preset[1]);
 	/* only a failure route re-parses it: skip the copy (and its cost) otherwise */
-	if (!c->routes[TM_ROUTE_FAILURE][0] && !c->routes[TM_ROUTE_BRANCH_FAILURE][0])
+	if (!copy && !c->routes[TM_ROUTE_FAILURE][0] && !c->routes[TM_ROUTE_BRANCH_FAILURE][0])
 		return;
 	str_t edited = msg_build_request(m, STR_NULL, m->rcv.proto != SIP_PROTO_UDP);
 	if (edited.s && (c->fwd_req = malloc(edited.len + 1))) {
@@ -282,7 +286,7 @@ int tm_relay(msg_t *m)
 		return -1; /* already answered */
 	}
 	if (!c->ruri)
-		keep_request_state(c, m);
+		keep_request_state(c, m, false);
 	if (c->method == METH_INVITE && c->auto100 && c->uas_status == 0)
 		tm_uas_local_reply(c, m, 100, str_cstr(tm_cfg->tm.auto_inv_100_reason));
 	tm_arm_life(c);
@@ -594,9 +598,11 @@ int tm_set_max_lifetime(msg_t *m, unsigned inv, unsigned noninv)
 
 int tm_set_auto_inv_100(msg_t *m, bool on)
 {
-	if (!m->tm && tm_newtran(m) != 1)
-		return -1;
-	((tm_cell_t *)m->tm)->auto100 = on;
+	/* kept on the message until the transaction exists: creating it here would
+	 * send the very 100 the script is turning off */
+	m->tm_auto100 = on;
+	if (m->tm)
+		((tm_cell_t *)m->tm)->auto100 = on;
 	return 1;
 }
 
@@ -707,6 +713,66 @@ int tm_drop_replies(msg_t *m, char mode)
 			b->reply_dropped = true;
 	}
 	return 1;
+}
+
+int tm_ids(msg_t *m, unsigned *index, unsigned *label)
+{
+	tm_cell_t *c = m->tm;
+	if (!c)
+		return -1;
+	*index = c->bucket;
+	*label = c->label;
+	return 1;
+}
+
+int tm_suspend(msg_t *m, unsigned *index, unsigned *label)
+{
+	if (m->sip.type != SIP_REQUEST || m->sip.method_id == METH_ACK)
+		return -1;
+	if (!m->tm && tm_newtran(m) != 1)
+		return -1;
+	tm_cell_t *c = m->tm;
+	pthread_mutex_lock(&c->lock);
+	int rc = -1;
+	if (c->uas_status < 200 && !c->suspended) {
+		c->suspended = true;
+		if (!c->ruri)
+			keep_request_state(c, m, true); /* the continuation sees the request as it is now */
+		rc = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	*index = c->bucket;
+	*label = c->label;
+	return rc;
+}
+
+int tm_continue(unsigned index, unsigned label, const char *fn, arena_t *a)
+{
+	tm_cell_t *c = tm_table_lookup_label(index, (uint32_t)label);
+	if (!c)
+		return -1;
+	const worker_hooks_t *h = worker_hooks();
+	void *engine = worker_engine();
+	pthread_mutex_lock(&c->lock);
+	int rc = -1;
+	if (c->suspended && engine && h->named_route) {
+		c->suspended = false;
+		msg_t *req = tm_parse_request(c, a);
+		if (req) {
+			tm_cell_ref(c); /* the request's */
+			c->in_failure = true;
+			unsigned before = c->nbranches;
+			h->named_route(engine, fn, req, 1u << 2 /* failure-route-like */);
+			c->in_failure = false;
+			if (c->nbranches > before)
+				c->failure_first = before;
+			tm_cell_unref(c);
+			rc = 1;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	tm_cell_unref(c);
+	return rc;
 }
 
 avp_t **tm_avps_lock(msg_t *m)

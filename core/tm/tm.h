@@ -67,6 +67,17 @@ int tm_next_contacts(msg_t *m);
  * the request as the message. 1 sent, -1 error. `arena` holds the temporaries.
  */
 int tm_uac_send(arena_t *arena, str_t method, str_t ruri, str_t nexthop, str_t socket, str_t headers, str_t body);
+/*
+ * Asynchronous processing (KSR.tmx.t_suspend / t_continue): suspend gives the
+ * transaction's index and label (also $T(id_index), $T(id_label)); the route
+ * then ends without answering. t_continue(index, label, fn) later runs the
+ * script function fn on the transaction's request, in a failure-route-like
+ * context where it may relay or reply. 1 / -1 (no such suspended transaction).
+ */
+int tm_suspend(msg_t *m, unsigned *index, unsigned *label);
+int tm_continue(unsigned index, unsigned label, const char *fn, arena_t *a);
+/* index and label of m's transaction, or -1. */
+int tm_ids(msg_t *m, unsigned *index, unsigned *label);
 /* End of the handling of a message: releases what tm held for it. */
 void tm_msg_done(msg_t *m);
 

@@ -119,6 +119,7 @@ struct tm_cell {
 	bool is_replicate;         /* t_replicate, t_uac_send: nothing goes upstream */
 	tm_contact_t *contacts;    /* serial forking: by q, highest first */
 	avp_t *avps;               /* the request's $avp from its first relay on */
+	bool suspended;            /* t_suspend: waiting for t_continue */
 };
 
 extern const ksr_cfg_t *tm_cfg;
