@@ -505,7 +505,7 @@ int main(int argc, char **argv)
 			print_step_line("probe (closed loop)", &probe);
 			/* a closed loop runs at the server's pace: open loop just below it
 			 * either holds or shows where it breaks */
-			r = 0.85 * step_rate(&probe);
+			r = 0.75 * step_rate(&probe);
 			if (r < 10)
 				r = 10;
 			sleep_s(cfg.ramp_settle_s);
