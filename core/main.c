@@ -151,13 +151,14 @@ int main(int argc, char **argv)
 	ev_signal_start(loop, &sig_hup);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (workers_start(&cfg, ksr_engine_hooks()) < 0) {
-		LOG_CRIT(CORE, "workers failed to start");
-		goto out_ul;
-	}
+	/* the control socket first: once SIP is answered, RPC answers too */
 	if (rpc_start(loop, &cfg, err, sizeof(err)) < 0) {
 		LOG_CRIT(CORE, "control socket: %s", err);
-		goto out_workers;
+		goto out_ul;
+	}
+	if (workers_start(&cfg, ksr_engine_hooks()) < 0) {
+		LOG_CRIT(CORE, "workers failed to start");
+		goto out_rpc;
 	}
 	for (unsigned i = 0; i < net_listen_count(); i++)
 		LOG_NOTICE(CORE, "listening on %s (advertised %s:%u)", net_listen_get(i)->sock_str,
@@ -166,9 +167,9 @@ int main(int argc, char **argv)
 
 	ev_run(loop, 0);
 	rc = 0;
-	rpc_stop();
-out_workers:
 	workers_stop();
+out_rpc:
+	rpc_stop();
 out_ul:
 	ul_shutdown(); /* after the workers: flushes what they wrote last (db_mode 2) */
 	tm_shutdown();

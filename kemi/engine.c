@@ -117,10 +117,10 @@ static ksr_engine_t *engine_new(unsigned worker_id)
 }
 
 /* Loading a script runs its top level: bounded, so a loop there cannot hang the
- * thread that checks it (the main thread, for a reload). */
-#define LOAD_BUDGET_MS 5000
-
+ * thread that checks it (the main thread, for a reload). Twice a callback's
+ * budget, at least half a second. */
 static long long load_deadline_ms;
+static unsigned load_budget_ms = 2000;
 
 static long long now_ms(void)
 {
@@ -133,7 +133,8 @@ static void load_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
 	if (now_ms() > load_deadline_ms)
-		luaL_error(L, "the script's top level ran longer than %d ms (an endless loop?)", LOAD_BUDGET_MS);
+		luaL_error(L, "the script's top level exceeded its time budget of %u ms at load (an endless loop?)",
+			   load_budget_ms);
 }
 
 /* Creates a state with the KSR table and runs the script. NULL + errbuf on failure. */
@@ -147,7 +148,7 @@ static lua_State *state_load(ksr_engine_t *e, const char *path, char *errbuf, si
 	if (e->check_only) {
 		/* interpreted, so the count hook sees every loop */
 		luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-		load_deadline_ms = now_ms() + LOAD_BUDGET_MS;
+		load_deadline_ms = now_ms() + load_budget_ms;
 		lua_sethook(L, load_hook, LUA_MASKCOUNT, 10000);
 	}
 	luaL_openlibs(L);
@@ -400,6 +401,7 @@ static int check_script(const char *path, char *errbuf, size_t errlen)
 int ksr_engine_init(const ksr_cfg_t *c, char *errbuf, size_t errlen)
 {
 	cfg = c;
+	load_budget_ms = c->lua.time_budget_ms * 2 > 500 ? c->lua.time_budget_ms * 2 : 500;
 	st_script_errors = stat_register("app_lua", "script_errors", false);
 	st_reloads = stat_register("app_lua", "reloads", false);
 	st_reload_errors = stat_register("app_lua", "reload_errors", false);
