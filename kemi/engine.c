@@ -145,13 +145,15 @@ static lua_State *state_load(ksr_engine_t *e, const char *path, char *errbuf, si
 		snprintf(errbuf, errlen, "cannot create a Lua state (out of memory)");
 		return NULL;
 	}
+
+	luaL_openlibs(L);
 	if (e->check_only) {
-		/* interpreted, so the count hook sees every loop */
+		/* interpreted (after openlibs, which turns the JIT on), so the count
+		 * hook sees every loop */
 		luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
 		load_deadline_ms = now_ms() + load_budget_ms;
 		lua_sethook(L, load_hook, LUA_MASKCOUNT, 10000);
 	}
-	luaL_openlibs(L);
 	set_package_path(L, path);
 	ksr_api_register(L, e);
 	ksr_ffi_register(L, e); /* on failure the C-API closures stay: slower, same behaviour */
