@@ -445,12 +445,17 @@ static str_t reply_headers(reg_save_t *s)
 	msg_buf_t b;
 	mbuf_init(&b, s->m->arena, 256 + s->listing.len);
 	if (s->code == 200) {
-		char date[64];
-		struct tm tm;
+		/* RFC 3261 §20.17: rfc1123-date, always GMT. strftime costs more than the
+		 * rest of the reply: the line is made once per second per thread. */
+		static _Thread_local char date[64];
+		static _Thread_local time_t date_for = -1;
 		time_t t = (time_t)s->now;
-		gmtime_r(&t, &tm);
-		/* RFC 3261 §20.17: rfc1123-date, always GMT */
-		strftime(date, sizeof(date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		if (t != date_for) {
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			strftime(date, sizeof(date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+			date_for = t;
+		}
 		mbuf_str(&b, s->listing);
 		mbuf_lit(&b, date);
 		if (s->path.len && reg_cfg.path_mode != 0 && s->path_supported) {

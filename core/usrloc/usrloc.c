@@ -126,11 +126,34 @@ uint32_t ul_aor_hash(str_t aor)
 }
 
 /* "uloc-<time>-<salt>-<counter>": unique across restarts and across nodes sharing a database. */
+static char *put_hex(char *p, unsigned long long v)
+{
+	char tmp[16];
+	int n = 0;
+	do {
+		tmp[n++] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
 static size_t make_ruid(char *buf, size_t len)
 {
+	/* by hand: snprintf was a tenth of a REGISTER's cost */
 	uint32_t n = atomic_fetch_add_explicit(&ruid_counter, 1, memory_order_relaxed);
-	int w = snprintf(buf, len, "uloc-%llx-%x-%x", (unsigned long long)time(NULL), ruid_salt, n);
-	return w > 0 && (size_t)w < len ? (size_t)w : 0;
+	if (len < 48)
+		return 0;
+	char *p = buf;
+	memcpy(p, "uloc-", 5);
+	p = put_hex(p + 5, (unsigned long long)time(NULL));
+	*p++ = '-';
+	p = put_hex(p, ruid_salt);
+	*p++ = '-';
+	p = put_hex(p, n);
+	*p = '\0';
+	return (size_t)(p - buf);
 }
 
 /* ---------------------------------------------------------------- contacts, records */
