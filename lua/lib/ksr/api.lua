@@ -1737,6 +1737,11 @@ return {
 			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
 			doc = "Cancel the INVITE transaction with this Call-ID and CSeq number",
 		},
+		t_continue = {
+			params = {"int", "int", "str"}, ret = "int", null = "nil",
+			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
+			doc = "Resume a suspended transaction (index, label) by running the named Lua function",
+		},
 		t_is_branch_route = {
 			params = {}, ret = "int", null = "nil",
 			routes = {"request", "reply", "failure", "branch", "onsend", "event", "branch_failure"},
@@ -1761,6 +1766,11 @@ return {
 			params = {}, ret = "int", null = "nil",
 			routes = {"request"},
 			doc = "1 when the same request is being handled right now (by any worker)",
+		},
+		t_suspend = {
+			params = {}, ret = "int", null = "nil",
+			routes = {"request", "failure"},
+			doc = "Suspend the transaction for asynchronous processing; $T(id_index), $T(id_label) name it",
 		},
 	},
 	x = {

@@ -2421,6 +2421,15 @@ KSR.tmx = {}
 ---@return integer
 function KSR.tmx.t_cancel_callid(arg1, arg2, arg3) end
 
+---Resume a suspended transaction (index, label) by running the named Lua function
+---
+---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
+---@param arg1 integer
+---@param arg2 integer
+---@param arg3 string|number
+---@return integer
+function KSR.tmx.t_continue(arg1, arg2, arg3) end
+
 ---Running in a branch route
 ---
 ---Allowed in: request, reply, failure, branch, onsend, event, branch_failure.
@@ -2450,6 +2459,12 @@ function KSR.tmx.t_is_request_route() end
 ---Allowed in: request.
 ---@return integer
 function KSR.tmx.t_precheck_trans() end
+
+---Suspend the transaction for asynchronous processing; $T(id_index), $T(id_label) name it
+---
+---Allowed in: request, failure.
+---@return integer
+function KSR.tmx.t_suspend() end
 
 ---@class KSR.x
 KSR.x = {}
