@@ -16,7 +16,7 @@ void mbuf_init(msg_buf_t *b, arena_t *a, size_t cap)
 	b->failed = b->p == NULL;
 }
 
-void mbuf_add(msg_buf_t *b, const char *s, size_t n)
+void mbuf_add_slow(msg_buf_t *b, const char *s, size_t n)
 {
 	if (b->failed || n == 0)
 		return;
@@ -35,11 +35,6 @@ void mbuf_add(msg_buf_t *b, const char *s, size_t n)
 	}
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
-}
-
-void mbuf_lit(msg_buf_t *b, const char *s)
-{
-	mbuf_add(b, s, strlen(s));
 }
 
 void mbuf_u64(msg_buf_t *b, unsigned long long v)

@@ -12,6 +12,7 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../lib/arena.h"
 #include "../lib/avp.h"
@@ -176,12 +177,28 @@ typedef struct {
 } msg_buf_t;
 
 void mbuf_init(msg_buf_t *b, arena_t *a, size_t cap);
-void mbuf_add(msg_buf_t *b, const char *s, size_t n);
+void mbuf_add_slow(msg_buf_t *b, const char *s, size_t n);
+/* Inline: replies and requests are built from dozens of these; the copy is the
+ * common case, growing the buffer the rare one. */
+static inline void mbuf_add(msg_buf_t *b, const char *s, size_t n)
+{
+	if (!b->failed && b->len + n <= b->cap) {
+		if (n) /* s may be NULL for an empty slice */
+			memcpy(b->p + b->len, s, n);
+		b->len += n;
+		return;
+	}
+	mbuf_add_slow(b, s, n);
+}
 static inline void mbuf_str(msg_buf_t *b, str_t s)
 {
 	mbuf_add(b, s.s, s.len);
 }
-void mbuf_lit(msg_buf_t *b, const char *s);
+/* For literals: inlined, the compiler knows the length. */
+static inline void mbuf_lit(msg_buf_t *b, const char *s)
+{
+	mbuf_add(b, s, strlen(s));
+}
 void mbuf_u64(msg_buf_t *b, unsigned long long v);
 /* Writes a list of added texts (kept newest first) in the order they were added. */
 void msg_text_write(msg_buf_t *b, const msg_text_t *t);
