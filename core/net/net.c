@@ -70,6 +70,28 @@ int net_socket_for(const net_listen_t *l, int type, bool reuseport)
 	return fd;
 }
 
+/* The first non-loopback (else loopback) local address of family, as text. */
+static void first_local_ip(int family, char *out, size_t len)
+{
+	const net_addr_t *lo = NULL;
+	for (unsigned i = 0; i < nlocal_ips; i++) {
+		const net_addr_t *a = &local_ips[i];
+		if (a->sa.sa_family != family)
+			continue;
+		bool loop = family == AF_INET ? (ntohl(a->sin.sin_addr.s_addr) >> 24) == 127
+					      : IN6_IS_ADDR_LOOPBACK(&a->sin6.sin6_addr) ||
+						    IN6_IS_ADDR_LINKLOCAL(&a->sin6.sin6_addr);
+		if (!loop) {
+			net_addr_ip_str(a, out, len);
+			return;
+		}
+		if (!lo)
+			lo = a;
+	}
+	if (lo)
+		net_addr_ip_str(lo, out, len);
+}
+
 static void fill_listen(net_listen_t *l, unsigned idx, const cfg_listen_t *c)
 {
 	memset(l, 0, sizeof(*l));
@@ -81,12 +103,19 @@ static void fill_listen(net_listen_t *l, unsigned idx, const cfg_listen_t *c)
 		      : l->addr.sin.sin_addr.s_addr == htonl(INADDR_ANY);
 	net_addr_ip_str(&l->addr, l->ip, sizeof(l->ip));
 	l->port = c->adv_port ? c->adv_port : c->port;
+	/* A wildcard address cannot go into Via or Record-Route: advertise the
+	 * machine's first address of that family that is not loopback (set
+	 * `advertise` when another one is meant). */
+	char ip[48];
+	snprintf(ip, sizeof(ip), "%s", l->ip);
+	if (l->any && !c->adv_host[0])
+		first_local_ip(l->addr.sa.sa_family, ip, sizeof(ip));
 	if (c->adv_host[0])
 		snprintf(l->host_buf, sizeof(l->host_buf), "%s", c->adv_host);
 	else if (l->addr.sa.sa_family == AF_INET6)
-		snprintf(l->host_buf, sizeof(l->host_buf), "[%s]", l->ip);
+		snprintf(l->host_buf, sizeof(l->host_buf), "[%s]", ip);
 	else
-		snprintf(l->host_buf, sizeof(l->host_buf), "%s", l->ip);
+		snprintf(l->host_buf, sizeof(l->host_buf), "%s", ip);
 	l->host = str_cstr(l->host_buf);
 	snprintf(l->sock_str, sizeof(l->sock_str), l->addr.sa.sa_family == AF_INET6 ? "%s:[%s]:%u" : "%s:%s:%u",
 		 sip_proto_name(l->proto), l->ip, (unsigned)net_addr_port(&l->addr));
@@ -96,6 +125,7 @@ int net_init(const ksr_cfg_t *cfg, char *errbuf, size_t errlen)
 {
 	net_cfg = cfg;
 	net_nlistens = 0;
+	collect_local_ips(); /* before the listen table: wildcard entries advertise one */
 	if (cfg->nlisten > NET_MAX_LISTEN) {
 		snprintf(errbuf, errlen, "too many listen addresses (max %d)", NET_MAX_LISTEN);
 		return -1;
@@ -123,7 +153,6 @@ int net_init(const ksr_cfg_t *cfg, char *errbuf, size_t errlen)
 		close(fd);
 		net_nlistens++;
 	}
-	collect_local_ips();
 	net_tcp_init();
 	return 0;
 }
