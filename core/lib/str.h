@@ -68,9 +68,13 @@ static inline bool str_to_u64(str_t x, unsigned long long max, unsigned long lon
 		unsigned d = (unsigned char)x.s[i] - '0';
 		if (d > 9)
 			return false;
-		if (v > (max - d) / 10)
+		/* no division per digit: this parses every port, CSeq and length */
+		if (v > 1844674407370955161ULL /* ULLONG_MAX / 10 */)
 			return false;
-		v = v * 10 + d;
+		unsigned long long nv = v * 10 + d;
+		if (nv < v * 10 || nv > max)
+			return false;
+		v = nv;
 	}
 	*out = v;
 	return true;
