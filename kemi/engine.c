@@ -276,8 +276,12 @@ static int run_callback(ksr_engine_t *e, const char *name, msg_t *m, unsigned ro
 	e->ctx.exit = false;
 	if (outer) {
 		ksr_budget_start(e);
-		if (sigsetjmp(e->jmp, 1)) {
-			/* the watchdog's signal: L is unusable from here on */
+		/* no mask saved: saving it costs a system call per message; the one
+		   path that jumps here restores the mask itself */
+		if (sigsetjmp(e->jmp, 0)) {
+			/* the watchdog's signal: L is unusable from here on; the jump left
+			   the handler without returning, so its signal is still blocked */
+			ksr_budget_thread_init();
 			e->jmp_armed = 0;
 			e->depth = 0;
 			ksr_budget_stop(e);

@@ -236,6 +236,17 @@ class ScriptErrorsTest(Helpers, unittest.TestCase):
     def test_endless_loop_calling_ksr(self):
         self.assert_500_then_served("loopksr", 1.0, r"time budget")
 
+    def test_compiled_loop_stopped_again_and_again_on_one_worker(self):
+        """The forced stop of a JIT-compiled loop leaves the worker able to be stopped again.
+
+        The stop jumps out of a signal handler; if the worker's signal mask were
+        left with the stop signal blocked, the second loop would never end."""
+        abandoned = self.srv.stats().get("app_lua.states_abandoned", 0)
+        for _ in range(3):
+            self.assert_500_then_served("loopcount", 1.0, r"time budget")
+        self.assertGreaterEqual(self.srv.stats().get("app_lua.states_abandoned", 0), abandoned + 3,
+                                "the loops were not stopped by the forced path")
+
     def test_endless_loop_swallowing_the_budget_error(self):
         self.assert_500_then_served("looppcall", 1.5, r"time budget")
         self.assert_all_workers_serve()
