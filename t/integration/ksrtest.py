@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import uuid
 from pathlib import Path
 
@@ -855,6 +856,44 @@ class Server:
             self.stop()
         finally:
             self.cleanup()
+
+
+class RouteCase(unittest.TestCase):
+    """
+    One ksrd running cls.ROUTE (plus cls.CONFIG) and one UAS for the whole
+    class; a fresh UDP peer for each test, and the UAS emptied of what earlier
+    tests left. A class whose server needs more overrides start_server().
+    """
+    ROUTE = None
+    CONFIG = None
+
+    @classmethod
+    def start_server(cls):
+        cls.srv = Server(script=cls.ROUTE, config=cls.CONFIG)
+        cls.srv.start()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start_server()
+        cls.uas = Uas()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.uas.close()
+        try:
+            cls.srv.stop()
+        finally:
+            cls.srv.cleanup()
+
+    def setUp(self):
+        self.peer = UdpPeer()
+        # a request still in flight from the previous test arrives within this wait
+        while self.uas.wait_request(0.01):
+            pass
+        self.uas.drain()
+
+    def tearDown(self):
+        self.peer.close()
 
 
 def run_ksrd(*args, timeout=10, cwd=None):

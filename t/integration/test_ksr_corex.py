@@ -10,7 +10,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from ksrtest import LOCAL4, Server, Uas, UdpPeer, free_port, make_request, parse
+from ksrtest import LOCAL4, RouteCase, UdpPeer, free_port, make_request, parse
 
 ROUTE = r"""
 local T = {}
@@ -78,24 +78,14 @@ end
 """
 
 
-class CorexTest(unittest.TestCase):
+class CorexTest(RouteCase):
+    ROUTE = ROUTE
+
     @classmethod
-    def setUpClass(cls):
+    def start_server(cls):
         cls.port2 = free_port()
-        cls.srv = Server(script=ROUTE, config=f'listen[#listen + 1] = "udp:{LOCAL4}:{cls.port2}"\n')
-        cls.srv.start()
-        cls.uas = Uas("udp")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.uas.close()
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-
-    def setUp(self):
-        self.uas.drain()
+        cls.CONFIG = f'listen[#listen + 1] = "udp:{LOCAL4}:{cls.port2}"\n'
+        super().start_server()
 
     def request(self, case, *args, headers=(), ruri=None, frm=None):
         hdrs = [(f"X-A{i + 1}", v) for i, v in enumerate(args)] + list(headers)

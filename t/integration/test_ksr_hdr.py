@@ -3,7 +3,7 @@
 """KSR.hdr from a real route: edits seen on the wire by a UAS, reads returned in the reason phrase."""
 import unittest
 
-from ksrtest import Server, Uas, UdpPeer, make_request, make_response
+from ksrtest import RouteCase, make_request, make_response
 
 # Each case is selected by the X-Case header; results come back as the reason
 # phrase of a 200, values written type:value so nil, "" and 0 stay apart.
@@ -103,28 +103,8 @@ def parse_answer(reply):
     return reply.reason.split("|")
 
 
-class HdrTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server(script=ROUTE)
-        cls.srv.start()
-        cls.uas = Uas()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.uas.close()
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-
-    def setUp(self):
-        self.peer = UdpPeer()
-        while self.uas.wait_request(0.01):
-            pass
-
-    def tearDown(self):
-        self.peer.close()
+class HdrTest(RouteCase):
+    ROUTE = ROUTE
 
     def request(self, case, headers=()):
         hdrs = [("X-Case", case), ("X-Dest", self.uas.uri)] + list(headers)

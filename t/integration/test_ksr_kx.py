@@ -5,7 +5,7 @@ import os
 import time
 import unittest
 
-from ksrtest import LOCAL4, Server, TcpPeer, Uas, UdpPeer, make_request, make_response
+from ksrtest import LOCAL4, RouteCase, TcpPeer, make_request, make_response
 
 ROUTE = r'''
 local function enc(v)
@@ -94,35 +94,21 @@ end
 ENV = {"KSR_KX_TEST_STR": "hello world", "KSR_KX_TEST_NUM": "42", "KSR_KX_TEST_NEG": "-17"}
 
 
-class KxTest(unittest.TestCase):
+class KxTest(RouteCase):
+    ROUTE = ROUTE
+
     @classmethod
-    def setUpClass(cls):
+    def start_server(cls):
         saved = {k: os.environ.get(k) for k in ENV}
         os.environ.update(ENV)
         try:
-            cls.srv = Server(script=ROUTE)
-            cls.srv.start()
+            super().start_server()
         finally:
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        cls.uas = Uas()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.uas.close()
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-
-    def setUp(self):
-        self.peer = UdpPeer()
-
-    def tearDown(self):
-        self.peer.close()
 
     def request(self, case, ruri=None, headers=(), **kw):
         return make_request("MESSAGE", ruri or self.srv.uri("bob"), self.peer.via(),

@@ -3,7 +3,7 @@
 """KSR.maxfwd from a real route: return codes in the reason phrase, the header as the UAS sees it."""
 import unittest
 
-from ksrtest import Server, Uas, UdpPeer, make_request, make_response
+from ksrtest import RouteCase, make_request, make_response
 
 ROUTE = r'''
 local cases = {}
@@ -51,28 +51,8 @@ end
 '''
 
 
-class MaxfwdTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server(script=ROUTE)
-        cls.srv.start()
-        cls.uas = Uas()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.uas.close()
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-
-    def setUp(self):
-        self.peer = UdpPeer()
-        while self.uas.wait_request(0.01):
-            pass
-
-    def tearDown(self):
-        self.peer.close()
+class MaxfwdTest(RouteCase):
+    ROUTE = ROUTE
 
     def request(self, case, max_forwards=70):
         return make_request("MESSAGE", self.srv.uri("bob"), self.peer.via(), max_forwards=max_forwards,

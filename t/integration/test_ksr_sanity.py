@@ -10,7 +10,7 @@ the check's reply when a check failed, the 200 when none did.
 import re
 import unittest
 
-from ksrtest import Server, Uas, UdpPeer, make_request, make_response
+from ksrtest import RouteCase, make_request, make_response
 
 ROUTE = r'''
 local function after(rc)
@@ -56,26 +56,8 @@ ALL_CHECKS = 32767   # every bit Kamailio defines
 KAMAILIO_CFG = 17895  # what kamailio.cfg's REQINIT uses
 
 
-class SanityTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server(script=ROUTE)
-        cls.srv.start()
-        cls.uas = Uas()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.uas.close()
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-
-    def setUp(self):
-        self.peer = UdpPeer()
-
-    def tearDown(self):
-        self.peer.close()
+class SanityTest(RouteCase):
+    ROUTE = ROUTE
 
     def request(self, checks=None, uri_checks=None, headers=(), case="check", ruri=None, **kw):
         hdrs = [("X-Case", case)]

@@ -4,7 +4,7 @@
 import email.utils
 import unittest
 
-from ksrtest import LOCAL4, Server, Uas, UdpPeer, make_request, make_response
+from ksrtest import LOCAL4, RouteCase, make_request, make_response
 
 ROUTE = r'''
 local su = KSR.siputils
@@ -92,28 +92,8 @@ end
 '''
 
 
-class SiputilsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server(script=ROUTE)
-        cls.srv.start()
-        cls.uas = Uas()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.uas.close()
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-
-    def setUp(self):
-        self.peer = UdpPeer()
-        while self.uas.wait_request(0.01):
-            pass
-
-    def tearDown(self):
-        self.peer.close()
+class SiputilsTest(RouteCase):
+    ROUTE = ROUTE
 
     def request(self, case, ruri=None, headers=(), method="MESSAGE", **kw):
         hdrs = [("X-Case", case), ("X-Dest", self.uas.uri)] + list(headers)

@@ -7,7 +7,7 @@ R-URI user. A case either answers with its return code in the reason phrase
 """
 import unittest
 
-from ksrtest import Server, TcpPeer, Uas, UdpPeer, make_request
+from ksrtest import RouteCase, TcpPeer, Uas, UdpPeer, make_request
 
 ROUTE = r"""
 local T = {}
@@ -123,26 +123,9 @@ end
 """
 
 
-class TextopsBase(unittest.TestCase):
+class TextopsBase(RouteCase):
     """A server running cls.ROUTE and a UDP UAS; helpers to run cases (also used by textopsx)."""
     ROUTE = ROUTE
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server(script=cls.ROUTE)
-        cls.srv.start()
-        cls.uas = Uas("udp")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.uas.close()
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
-
-    def setUp(self):
-        self.uas.drain()
 
     def args(self, *a):
         return [(f"X-A{i + 1}", v) for i, v in enumerate(a)]
