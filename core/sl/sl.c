@@ -108,13 +108,17 @@ static bool sent_by_is_source(str_t host, const net_addr_t *src)
 	return net_addr_from_ip(str_trim(host), 0, &a) && net_addr_ip_eq(&a, src);
 }
 
-/* Top via-parm with received/rport filled in (RFC 3261 §18.2.1, RFC 3581 §4). */
-static void add_top_via(msg_t *m, msg_buf_t *b, const sip_via_t *v)
+/* RFC 3261 §18.2.1 / RFC 3581 §4: received is added when sent-by is not the
+   source address, and always alongside rport */
+static bool via_wants_received(const msg_t *m, const sip_via_t *v)
 {
-	char ip[64];
-	size_t iplen = net_addr_ip_str(&m->rcv.src, ip, sizeof(ip));
+	return v->has_rport || m->force_rport || !sent_by_is_source(v->host, &m->rcv.src);
+}
+
+/* Top via-parm with received/rport filled in; want_received from via_wants_received(). */
+static void add_top_via(msg_t *m, msg_buf_t *b, const sip_via_t *v, bool want_received)
+{
 	bool want_rport = v->has_rport || m->force_rport;
-	bool want_received = want_rport || !sent_by_is_source(v->host, &m->rcv.src);
 	const char *pos = v->raw.s;
 	const char *end = v->raw.s + v->raw.len;
 	for (const sip_param_t *p = v->params; p; p = p->next) {
@@ -130,6 +134,8 @@ static void add_top_via(msg_t *m, msg_buf_t *b, const sip_via_t *v)
 	}
 	mbuf_add(b, pos, (size_t)(end - pos));
 	if (want_received) {
+		char ip[64];
+		size_t iplen = net_addr_ip_str(&m->rcv.src, ip, sizeof(ip));
 		mbuf_lit(b, ";received=");
 		/* RFC 5118 §4.5: received carries the bare IPv6 address */
 		mbuf_add(b, ip, iplen);
@@ -141,12 +147,12 @@ static void add_top_via(msg_t *m, msg_buf_t *b, const sip_via_t *v)
 }
 
 /* The header line of via1 (with any via-parms after it) with received/rport filled in. */
-static void add_via1_line(msg_t *m, msg_buf_t *b, const sip_via_t *v1)
+static void add_via1_line(msg_t *m, msg_buf_t *b, const sip_via_t *v1, bool want_received)
 {
 	const sip_hdr_t *h = v1->hdr;
 	mbuf_lit(b, "Via: ");
 	/* what precedes via1 on its line is only whitespace: via1 is first */
-	add_top_via(m, b, v1);
+	add_top_via(m, b, v1, want_received);
 	const char *rest = v1->raw.s + v1->raw.len;
 	const char *bend = h->body.s + h->body.len;
 	if (rest < bend)
@@ -160,7 +166,7 @@ static void add_vias(msg_t *m, msg_buf_t *b, const sip_via_t *v1)
 		if (!v1 || h != v1->hdr)
 			mbuf_str(b, h->raw);
 		else
-			add_via1_line(m, b, v1);
+			add_via1_line(m, b, v1, via_wants_received(m, v1));
 	}
 }
 
@@ -169,11 +175,11 @@ str_t sl_via1_received_line(msg_t *m)
 	sip_via_t *v1 = sip_msg_via1(&m->sip);
 	if (!v1 || !v1->hdr)
 		return STR_NULL;
-	if (!v1->has_rport && !m->force_rport && sent_by_is_source(v1->host, &m->rcv.src))
+	if (!via_wants_received(m, v1))
 		return STR_NULL;
 	msg_buf_t b;
 	mbuf_init(&b, m->arena, v1->hdr->raw.len + 96);
-	add_via1_line(m, &b, v1);
+	add_via1_line(m, &b, v1, true);
 	return mbuf_done(&b);
 }
 
