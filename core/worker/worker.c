@@ -101,7 +101,7 @@ static void bad_message(msg_t *m)
 		return;
 	}
 	stat_inc(m->sip.type == SIP_REPLY ? st_bad_rpl : st_bad_dropped);
-	LOG_MSG_INFO(CORE, &cid, "malformed message dropped: %s", m->sip.err.reason ? m->sip.err.reason : "?");
+	LOG_MSG_INFO(CORE, &cid, "malformed message dropped: %s", err.reason ? err.reason : "?");
 }
 
 static void on_message(const net_rcv_t *rcv, const char *buf, size_t len)
