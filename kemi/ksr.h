@@ -73,6 +73,7 @@ typedef struct ksr_fn_def {
 	ksr_impl_t *impl;
 	ksr_ret_type_t ret;
 	const char *params;    /* one char per parameter: 's' or 'i' */
+	unsigned char nparams; /* strlen(params), fixed at compile time */
 	unsigned routes;
 	ksr_null_mode_t null_mode;
 	ksr_bind_t bind;

@@ -15,7 +15,7 @@
 
 const ksr_fn_def_t ksr_fns[] = {
 #define KSR_FN(mod, nm, impl, rt, params, routes, nullmode, bind, doc) \
-	{#mod, #nm, impl, rt, params, routes, nullmode, bind, doc},
+	{#mod, #nm, impl, rt, params, sizeof(params) - 1, routes, nullmode, bind, doc},
 #include "ksr.def"
 #undef KSR_FN
 };
@@ -84,7 +84,7 @@ static int dispatch(lua_State *L)
 	ksr_ctx_t *ctx = &e->ctx;
 	ksr_arg_t argv[6];
 	char name[64];
-	int nparams = (int)strlen(f->params);
+	int nparams = f->nparams;
 	int nargs = lua_gettop(L);
 
 	if (nargs < nparams) {

@@ -42,8 +42,15 @@ int fwd_uri_dest(msg_t *m, str_t uri, net_dest_t *d)
 {
 	sip_uri_t u;
 	memset(d, 0, sizeof(*d));
-	if (sip_uri_parse(m->arena, uri, &u, NULL) != SIP_OK)
+	if (uri.s == m->ruri.s && uri.len == m->ruri.len) {
+		/* the R-URI is already parsed (validation or msg_set_ruri) */
+		const sip_uri_t *r = msg_ruri(m);
+		if (!r)
+			return -EINVAL;
+		u = *r;
+	} else if (sip_uri_parse(m->arena, uri, &u, NULL) != SIP_OK) {
 		return -EINVAL;
+	}
 	if (u.scheme != URI_SIP && u.scheme != URI_SIPS)
 		return -EPROTONOSUPPORT;
 	sip_proto_t proto = sip_uri_proto(&u);

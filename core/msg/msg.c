@@ -3,6 +3,7 @@
 #include "msg.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -49,10 +50,13 @@ void mbuf_u64(msg_buf_t *b, unsigned long long v)
 	mbuf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
+_Static_assert(offsetof(msg_t, sip) == 0, "msg_init clears what follows sip");
+
 int msg_init(msg_t *m, arena_t *a, const net_rcv_t *rcv, const char *buf, size_t len)
 {
 	static _Thread_local uint64_t next_id;
-	memset(m, 0, sizeof(*m));
+	/* m->sip is the first member and sip_parse_msg() clears it itself */
+	memset((char *)m + offsetof(msg_t, rcv), 0, sizeof(*m) - offsetof(msg_t, rcv));
 	m->arena = a;
 	m->rcv = *rcv;
 	m->id = ++next_id;

@@ -431,15 +431,19 @@ sip_hdr_t *sip_msg_hdr_find(sip_msg_t *m, str_t name)
 	return hdr_next(m, NULL, sip_hdr_type(name), name);
 }
 
-unsigned sip_msg_hdr_count(sip_msg_t *m, str_t name)
+static unsigned hdr_count(sip_msg_t *m, sip_hdr_type_t t, str_t name)
 {
-	if (!name.s || !name.len)
-		return 0;
-	sip_hdr_type_t t = sip_hdr_type(name);
 	unsigned n = 0;
 	for (sip_hdr_t *h = hdr_next(m, NULL, t, name); h; h = hdr_next(m, h, t, name))
 		n++;
 	return n;
+}
+
+unsigned sip_msg_hdr_count(sip_msg_t *m, str_t name)
+{
+	if (!name.s || !name.len)
+		return 0;
+	return hdr_count(m, sip_hdr_type(name), name);
 }
 
 sip_hdr_t *sip_msg_hdr_find_idx(sip_msg_t *m, str_t name, int idx)
@@ -448,7 +452,7 @@ sip_hdr_t *sip_msg_hdr_find_idx(sip_msg_t *m, str_t name, int idx)
 		return NULL;
 	sip_hdr_type_t t = sip_hdr_type(name);
 	if (idx < 0) {
-		long k = (long)sip_msg_hdr_count(m, name) + idx;
+		long k = (long)hdr_count(m, t, name) + idx;
 		if (k < 0)
 			return NULL;
 		idx = (int)k;
