@@ -60,7 +60,6 @@ static void rpc_list(rpc_req_t *r, const json_t *params)
 
 static void rpc_api_list(rpc_req_t *r, const json_t *params)
 {
-	static const char *const rets[] = {"none", "int", "bool", "xval"};
 	(void)params;
 	json_w_t *w = rpc_result(r);
 	json_w_obj_begin(w);
@@ -76,7 +75,7 @@ static void rpc_api_list(rpc_req_t *r, const json_t *params)
 		json_w_obj_begin(w);
 		json_w_kcstr(w, "module", strcmp(f->module, "core") ? f->module : "");
 		json_w_kcstr(w, "name", f->name);
-		json_w_kcstr(w, "ret", rets[f->ret]);
+		json_w_kcstr(w, "ret", ksr_ret_name(f->ret));
 		json_w_kcstr(w, "params", params_s);
 		json_w_obj_end(w);
 	}

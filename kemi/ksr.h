@@ -104,6 +104,8 @@ static inline int ksr_xval_int(ksr_xval_t *r, long long v)
 }
 /* "KSR.sl.send_reply" style name of the function being called. */
 const char *ksr_fn_fullname(const ksr_fn_def_t *f, char *buf, size_t len);
+/* "none", "int", "bool" or "xval": how --dump-api and app_lua.api_list name a return type */
+const char *ksr_ret_name(ksr_ret_type_t r);
 const char *ksr_route_name(unsigned route);
 
 /* JSON description of the table (ksrd --dump-api). */

@@ -9,6 +9,7 @@
 #include <lua.h>
 #include <string.h>
 
+#include "../core/lib/json.h"
 #include "../core/lib/log.h"
 #include "engine_internal.h"
 #include "ksr.h"
@@ -163,21 +164,7 @@ void ksr_api_register(lua_State *L, ksr_engine_t *e)
 	lua_setglobal(L, "KSRVERSION");
 }
 
-static void json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(out, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(out, "\\u%04x", *s);
-		else
-			fputc(*s, out);
-	}
-	fputc('"', out);
-}
-
-static const char *ret_name(ksr_ret_type_t r)
+const char *ksr_ret_name(ksr_ret_type_t r)
 {
 	static const char *const names[] = {"none", "int", "bool", "xval"};
 	return names[r];
@@ -197,27 +184,38 @@ void ksr_dump_api(FILE *out)
 	} routes[] = {{RT_REQUEST, "request"}, {RT_REPLY, "reply"},   {RT_FAILURE, "failure"},
 		      {RT_BRANCH, "branch"},   {RT_ONSEND, "onsend"}, {RT_EVENT, "event"},
 		      {RT_BRANCH_FAILURE, "branch_failure"}, {1u << 15, "load"}};
-	fprintf(out, "{\"version\": \"2.0\", \"functions\": [\n");
+	json_w_t w;
+	json_w_init(&w);
+	json_w_obj_begin(&w);
+	json_w_kcstr(&w, "version", "2.0");
+	json_w_key(&w, "functions");
+	json_w_arr_begin(&w);
 	for (unsigned i = 0; i < ksr_nfns; i++) {
 		const ksr_fn_def_t *f = &ksr_fns[i];
-		fprintf(out, "  {\"module\": ");
-		json_str(out, strcmp(f->module, "core") ? f->module : "");
-		fprintf(out, ", \"name\": ");
-		json_str(out, f->name);
-		fprintf(out, ", \"params\": [");
+		json_w_obj_begin(&w);
+		json_w_kcstr(&w, "module", strcmp(f->module, "core") ? f->module : "");
+		json_w_kcstr(&w, "name", f->name);
+		json_w_key(&w, "params");
+		json_w_arr_begin(&w);
 		for (const char *p = f->params; *p; p++)
-			fprintf(out, "%s\"%s\"", p == f->params ? "" : ", ", *p == 'i' ? "int" : "str");
-		fprintf(out, "], \"ret\": \"%s\", \"null\": \"%s\", \"bind\": \"%s\", \"routes\": [", ret_name(f->ret),
-			null_name(f->null_mode), f->bind == BIND_FFI ? "ffi" : "capi");
-		bool first = true;
+			json_w_cstr(&w, *p == 'i' ? "int" : "str");
+		json_w_arr_end(&w);
+		json_w_kcstr(&w, "ret", ksr_ret_name(f->ret));
+		json_w_kcstr(&w, "null", null_name(f->null_mode));
+		json_w_kcstr(&w, "bind", f->bind == BIND_FFI ? "ffi" : "capi");
+		json_w_key(&w, "routes");
+		json_w_arr_begin(&w);
 		for (unsigned r = 0; r < sizeof(routes) / sizeof(routes[0]); r++)
-			if (f->routes & routes[r].bit) {
-				fprintf(out, "%s\"%s\"", first ? "" : ", ", routes[r].name);
-				first = false;
-			}
-		fprintf(out, "], \"doc\": ");
-		json_str(out, f->doc);
-		fprintf(out, "}%s\n", i + 1 < ksr_nfns ? "," : "");
+			if (f->routes & routes[r].bit)
+				json_w_cstr(&w, routes[r].name);
+		json_w_arr_end(&w);
+		json_w_kcstr(&w, "doc", f->doc);
+		json_w_obj_end(&w);
 	}
-	fprintf(out, "]}\n");
+	json_w_arr_end(&w);
+	json_w_obj_end(&w);
+	str_t text = json_w_text(&w);
+	fwrite(text.s, 1, text.len, out);
+	fputc('\n', out);
+	json_w_free(&w);
 }
