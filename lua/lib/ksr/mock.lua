@@ -532,17 +532,8 @@ local function listen_ip_is(l, host)
 	return l.host == host
 end
 
-local function is_myself_host(host, port, proto)
-	host = host:lower()
-	local port_ok = false
-	for _, l in ipairs(st.listens) do
-		if (proto == nil or proto == l.proto) and port == l.port then
-			port_ok = true
-		end
-	end
-	if not port_ok then
-		return false
-	end
+-- host (lower case) is one of our listen addresses or aliases
+local function host_is_ours(host)
 	for _, l in ipairs(st.listens) do
 		if listen_ip_is(l, host) then
 			return true
@@ -551,6 +542,15 @@ local function is_myself_host(host, port, proto)
 	for _, a in ipairs(st.config.aliases) do
 		if a:lower() == host then
 			return true
+		end
+	end
+	return false
+end
+
+local function is_myself_host(host, port, proto)
+	for _, l in ipairs(st.listens) do
+		if (proto == nil or proto == l.proto) and port == l.port then
+			return host_is_ours(host:lower())
 		end
 	end
 	return false
@@ -569,17 +569,7 @@ local function ip_is_myself(ip)
 	if ip:find(":", 1, true) and ip:sub(1, 1) ~= "[" then
 		ip = "[" .. ip .. "]"
 	end
-	for _, l in ipairs(st.listens) do
-		if listen_ip_is(l, ip) then
-			return true
-		end
-	end
-	for _, a in ipairs(st.config.aliases) do
-		if a:lower() == ip then
-			return true
-		end
-	end
-	return false
+	return host_is_ours(ip)
 end
 
 -- ---------------------------------------------------------------- messages
