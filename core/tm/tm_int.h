@@ -152,6 +152,8 @@ void tm_branch_arm_fr(tm_branch_t *b, unsigned ms);
 void tm_cancel_branches(tm_cell_t *c, int except);
 /* Has the owner worker judge the cell (failure route, best reply); takes its own reference. */
 void tm_post_completion(tm_cell_t *c);
+/* worker_post job: runs tm_check_completion on the cell and drops the job's reference */
+void tm_completion_job(void *cell);
 void tm_unreachable(sip_proto_t proto, const net_addr_t *dst, int err);
 
 /* tm_reply.c */

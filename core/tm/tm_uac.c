@@ -104,7 +104,7 @@ static void retr_fire(wheel_timer_t *t, void *arg)
 		tm_cell_unref(c);
 }
 
-static void completion_job(void *arg)
+void tm_completion_job(void *arg)
 {
 	tm_cell_t *c = arg;
 	arena_t *a = worker_arena_reset();
@@ -119,7 +119,7 @@ static void completion_job(void *arg)
 void tm_post_completion(tm_cell_t *c)
 {
 	tm_cell_ref(c);
-	if (worker_post(c->owner, completion_job, c) < 0 && worker_post(0, completion_job, c) < 0)
+	if (worker_post(c->owner, tm_completion_job, c) < 0 && worker_post(0, tm_completion_job, c) < 0)
 		tm_cell_unref(c);
 }
 

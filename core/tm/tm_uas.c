@@ -150,7 +150,6 @@ void tm_cell_finish(tm_cell_t *c)
 	wheel_add(&c->wait_timer, tm_cfg->tm.wt_timer);
 }
 
-static void expire_job(void *arg);
 
 /* max_inv_lifetime / max_noninv_lifetime: whatever is pending ends now. */
 static void life_fire(wheel_timer_t *t, void *arg)
@@ -178,20 +177,9 @@ static void life_fire(wheel_timer_t *t, void *arg)
 	pthread_mutex_unlock(&c->lock);
 	if (pending) {
 		/* the failure route (if any) runs on the owner worker; it takes our reference */
-		if (worker_post(c->owner, expire_job, c) == 0)
+		if (worker_post(c->owner, tm_completion_job, c) == 0)
 			return;
 	}
-	tm_cell_unref(c);
-}
-
-static void expire_job(void *arg)
-{
-	tm_cell_t *c = arg;
-	arena_t *a = worker_arena_reset();
-	pthread_mutex_lock(&c->lock);
-	if (a)
-		tm_check_completion(c, a);
-	pthread_mutex_unlock(&c->lock);
 	tm_cell_unref(c);
 }
 
