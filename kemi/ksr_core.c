@@ -346,41 +346,13 @@ int ksr_seturi(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 	return msg_set_ruri(c->msg, a[0].s) == 0 ? 1 : log_bad_uri(c, a[0].s);
 }
 
-/* Rebuilds the R-URI from its parts with the user or the host replaced. */
+/* The R-URI with the user or the host replaced. */
 static int ruri_replace(ksr_ctx_t *c, const str_t *user, const str_t *host)
 {
-	msg_t *m = c->msg;
-	sip_uri_t *u = msg_ruri(m);
-	if (!u || (u->scheme != URI_SIP && u->scheme != URI_SIPS))
+	str_t nu = msg_ruri_with(c->msg, user, host, NULL);
+	if (!nu.s)
 		return -1;
-	str_t nuser = user ? *user : u->user;
-	msg_buf_t b;
-	mbuf_init(&b, m->arena, m->ruri.len + nuser.len + (host ? host->len : 0) + 8);
-	mbuf_str(&b, u->scheme_str);
-	mbuf_lit(&b, ":");
-	if (nuser.len) {
-		mbuf_str(&b, nuser);
-		if (!user && u->password.len) {
-			mbuf_lit(&b, ":");
-			mbuf_str(&b, u->password);
-		}
-		mbuf_lit(&b, "@");
-	}
-	mbuf_str(&b, host ? *host : u->host);
-	if (u->port_str.len) {
-		mbuf_lit(&b, ":");
-		mbuf_str(&b, u->port_str);
-	}
-	if (u->params_str.len) {
-		mbuf_lit(&b, ";");
-		mbuf_str(&b, u->params_str);
-	}
-	if (u->headers.len) {
-		mbuf_lit(&b, "?");
-		mbuf_str(&b, u->headers);
-	}
-	str_t nu = mbuf_done(&b);
-	return nu.s && msg_set_ruri(m, nu) == 0 ? 1 : log_bad_uri(c, nu);
+	return msg_set_ruri(c->msg, nu) == 0 ? 1 : log_bad_uri(c, nu);
 }
 
 int ksr_setuser(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)

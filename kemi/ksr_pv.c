@@ -557,34 +557,7 @@ static int pv_get(ksr_engine_t *e, const pv_spec_t *s, ksr_xval_t *r)
 
 static int set_ruri_part(msg_t *m, pv_type_t t, str_t v)
 {
-	sip_uri_t *u = msg_ruri(m);
-	if (!u)
-		return -1;
-	str_t user = t == PV_RUSER ? v : u->user;
-	str_t host = t == PV_RD ? v : u->host;
-	str_t port = t == PV_RP ? v : u->port_str;
-	msg_buf_t b;
-	mbuf_init(&b, m->arena, m->ruri.len + v.len + 8);
-	mbuf_str(&b, u->scheme_str);
-	mbuf_lit(&b, ":");
-	if (user.len) {
-		mbuf_str(&b, user);
-		mbuf_lit(&b, "@");
-	}
-	mbuf_str(&b, host);
-	if (port.len) {
-		mbuf_lit(&b, ":");
-		mbuf_str(&b, port);
-	}
-	if (u->params_str.len) {
-		mbuf_lit(&b, ";");
-		mbuf_str(&b, u->params_str);
-	}
-	if (u->headers.len) {
-		mbuf_lit(&b, "?");
-		mbuf_str(&b, u->headers);
-	}
-	str_t nu = mbuf_done(&b);
+	str_t nu = msg_ruri_with(m, t == PV_RUSER ? &v : NULL, t == PV_RD ? &v : NULL, t == PV_RP ? &v : NULL);
 	return nu.s && msg_set_ruri(m, nu) == 0 ? 1 : -1;
 }
 

@@ -85,6 +85,42 @@ sip_uri_t *msg_ruri(msg_t *m)
 	return u;
 }
 
+str_t msg_ruri_with(msg_t *m, const str_t *user, const str_t *host, const str_t *port)
+{
+	const sip_uri_t *u = msg_ruri(m);
+	if (!u || (u->scheme != URI_SIP && u->scheme != URI_SIPS))
+		return STR_NULL;
+	str_t nuser = user ? *user : u->user;
+	str_t nhost = host ? *host : u->host;
+	str_t nport = port ? *port : u->port_str;
+	msg_buf_t b;
+	mbuf_init(&b, m->arena, m->ruri.len + nuser.len + nhost.len + nport.len + 8);
+	mbuf_str(&b, u->scheme_str);
+	mbuf_lit(&b, ":");
+	if (nuser.len) {
+		mbuf_str(&b, nuser);
+		if (!user && u->password.len) {
+			mbuf_lit(&b, ":");
+			mbuf_str(&b, u->password);
+		}
+		mbuf_lit(&b, "@");
+	}
+	mbuf_str(&b, nhost);
+	if (nport.len) {
+		mbuf_lit(&b, ":");
+		mbuf_str(&b, nport);
+	}
+	if (u->params_str.len) {
+		mbuf_lit(&b, ";");
+		mbuf_str(&b, u->params_str);
+	}
+	if (u->headers.len) {
+		mbuf_lit(&b, "?");
+		mbuf_str(&b, u->headers);
+	}
+	return mbuf_done(&b);
+}
+
 int msg_set_ruri(msg_t *m, str_t uri)
 {
 	sip_uri_t *u = arena_zalloc(m->arena, sizeof(*u));

@@ -131,6 +131,10 @@ int msg_init(msg_t *m, arena_t *a, const net_rcv_t *rcv, const char *buf, size_t
 /* Current R-URI, parsed; NULL if it does not parse (then m->sip.err says why). */
 sip_uri_t *msg_ruri(msg_t *m);
 int msg_set_ruri(msg_t *m, str_t uri);   /* copies; 0 or -EINVAL if not a URI */
+/* The current SIP/SIPS R-URI rebuilt with the given parts replaced (NULL:
+   kept; the password goes with a replaced user), in the arena; STR_NULL when
+   the R-URI is not a SIP URI. The caller sets it with msg_set_ruri. */
+str_t msg_ruri_with(msg_t *m, const str_t *user, const str_t *host, const str_t *port);
 int msg_set_du(msg_t *m, str_t uri);     /* copies; STR_NULL/empty resets */
 
 /* Header edits. idx is an index into m->sip.hdrs. Text is copied. */
