@@ -99,7 +99,7 @@ str_t msg_ruri_with(msg_t *m, const str_t *user, const str_t *host, const str_t 
 	mbuf_lit(&b, ":");
 	if (nuser.len) {
 		mbuf_str(&b, nuser);
-		if (!user && u->password.len) {
+		if (u->password.len) {
 			mbuf_lit(&b, ":");
 			mbuf_str(&b, u->password);
 		}

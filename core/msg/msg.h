@@ -132,8 +132,9 @@ int msg_init(msg_t *m, arena_t *a, const net_rcv_t *rcv, const char *buf, size_t
 sip_uri_t *msg_ruri(msg_t *m);
 int msg_set_ruri(msg_t *m, str_t uri);   /* copies; 0 or -EINVAL if not a URI */
 /* The current SIP/SIPS R-URI rebuilt with the given parts replaced (NULL:
-   kept; the password goes with a replaced user), in the arena; STR_NULL when
-   the R-URI is not a SIP URI. The caller sets it with msg_set_ruri. */
+   kept), in the arena; STR_NULL when the R-URI is not a SIP URI. As in
+   Kamailio's rewrite of the R-URI, a password stays while there is a user.
+   The caller sets it with msg_set_ruri. */
 str_t msg_ruri_with(msg_t *m, const str_t *user, const str_t *host, const str_t *port);
 int msg_set_du(msg_t *m, str_t uri);     /* copies; STR_NULL/empty resets */
 

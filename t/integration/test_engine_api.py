@@ -313,6 +313,14 @@ cases.pv_write_ruri = function()
 	r(KSR.isflagset(1))
 	r()
 end
+cases.pv_write_ruri_password = function()
+	local r = collect()
+	r(KSR.pv.sets("$rd", "example.org"))
+	r(KSR.pv.get("$ru"))
+	r(KSR.pv.sets("$rU", "carol"))
+	r(KSR.pv.get("$ru"))
+	r()
+end
 cases.pv_write_ruri_fwd = function()
 	-- R-URI user written through $rU, then forwarded: the UAS sees it
 	KSR.pv.sets("$rU", hdr("X-Arg"))
@@ -854,6 +862,12 @@ class EngineApiTest(unittest.TestCase):
             "string:sip:carol@example.org:5070;transport=udp", "string:5070", "boolean:true", "string:dave",
             "string:example.net", "string:sip:bob@example.com;transport=udp", "string:bob", "boolean:true",
             "boolean:true", "boolean:false"])
+
+    def test_pv_write_ruri_password(self):
+        """As in Kamailio, a new host or a new user keeps the R-URI's password."""
+        vals = self.values("pv_write_ruri_password", ruri="sip:bob:secret@example.com")
+        self.assertEqual(vals, ["boolean:true", "string:sip:bob:secret@example.org", "boolean:true",
+                                "string:sip:carol:secret@example.org"])
 
     def test_pv_written_ruri_reaches_the_uas(self):
         dest = f"sip:127.0.0.1:{self.uas.port};transport=udp"
