@@ -851,11 +851,15 @@ class Server:
             self.cleanup()
             raise
 
-    def __exit__(self, exc_type, exc, tb):
+    def close(self):
+        """stop() (which fails unless ksrd exits cleanly), then cleanup() whatever happened."""
         try:
             self.stop()
         finally:
             self.cleanup()
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
 
 
 class RouteCase(unittest.TestCase):
@@ -880,10 +884,7 @@ class RouteCase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.uas.close()
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def setUp(self):
         self.peer = UdpPeer()

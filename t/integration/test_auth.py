@@ -198,10 +198,7 @@ class AuthPvTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def register(self, transport, user="alice", password=None, algorithm="MD5"):
         ph = Phone(self.srv, transport, user)

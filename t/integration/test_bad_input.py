@@ -29,10 +29,7 @@ class BadInputTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def tearDown(self):
         still_serving(self, self.srv)

@@ -458,10 +458,7 @@ class EngineApiTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.uas.close()
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def setUp(self):
         self.uas.drain()

@@ -169,10 +169,7 @@ class ScriptErrorsTest(Helpers, unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def setUp(self):
         self.assertTrue(self.srv.alive(), "ksrd is not running")

@@ -48,11 +48,7 @@ class ForwardTest(unittest.TestCase):
     def tearDownClass(cls):
         for u in cls.uas.values():
             u.close()
-        try:
-            if cls.srv.proc:
-                cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def setUp(self):
         for u in self.uas.values():

@@ -16,10 +16,7 @@ class OptionsTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def assertEchoed(self, req, reply, src, rport):
         """RFC 3261 §8.2.6.2: the reply copies the request's headers; §18.2.1 / RFC 3581 for Via."""

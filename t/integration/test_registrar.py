@@ -93,10 +93,7 @@ class MemoryRegistrar(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def phone(self, user):
         p = Phone(self.srv, user)
@@ -272,10 +269,7 @@ class PathNatOutbound(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def phone(self, user):
         p = Phone(self.srv, user)

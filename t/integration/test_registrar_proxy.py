@@ -706,10 +706,7 @@ class ShippedPack(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def test_example_users_register_and_call(self):
         # without domains in settings.lua, the domain is the server's address (with its port)

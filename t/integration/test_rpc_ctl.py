@@ -75,10 +75,7 @@ class RpcCtlTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def setUp(self):
         self.assertTrue(self.srv.alive(), "ksrd is not running")

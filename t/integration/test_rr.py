@@ -101,11 +101,7 @@ class RrTest(unittest.TestCase):
     def tearDownClass(cls):
         for u in (cls.udp_uas, cls.tcp_uas, cls.other):
             u.close()
-        try:
-            if cls.srv.proc:
-                cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def setUp(self):
         self.peers = []

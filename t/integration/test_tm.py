@@ -308,11 +308,7 @@ class TmBase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            if cls.srv.proc:
-                cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
+        cls.srv.close()
 
     def setUp(self):
         self.peers = []
