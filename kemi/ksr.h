@@ -96,6 +96,16 @@ static inline int ksr_xval_str(ksr_xval_t *r, str_t s)
 	r->s = s;
 	return 1;
 }
+/* s as the value, or no value (nil) when s is unset */
+static inline int ksr_xval_opt_str(ksr_xval_t *r, str_t s)
+{
+	return s.s ? ksr_xval_str(r, s) : 0;
+}
+/* KEMI's answer to a comparison of order d: 1 equal, -1 greater, -2 less. */
+static inline int ksr_cmp_result(int d)
+{
+	return d == 0 ? 1 : d > 0 ? -1 : -2;
+}
 static inline int ksr_xval_int(ksr_xval_t *r, long long v)
 {
 	r->type = XVAL_INT;

@@ -13,11 +13,6 @@
 
 #include "ksr.h"
 
-static int ret_str(ksr_xval_t *r, str_t s)
-{
-	return s.s ? ksr_xval_str(r, s) : 0;
-}
-
 /* A non-empty slice, else no value. */
 static int ret_nonempty(ksr_xval_t *r, str_t s)
 {
@@ -34,12 +29,12 @@ static sip_uri_t *ruri_of(msg_t *m)
 
 int ksr_kx_get_ruri(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
-	return ruri_of(c->msg) ? ret_str(r, c->msg->ruri) : 0;
+	return ruri_of(c->msg) ? ksr_xval_opt_str(r, c->msg->ruri) : 0;
 }
 
 int ksr_kx_get_ouri(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
-	return ruri_of(c->msg) ? ret_str(r, c->msg->sip.ruri_str) : 0;
+	return ruri_of(c->msg) ? ksr_xval_opt_str(r, c->msg->sip.ruri_str) : 0;
 }
 
 int ksr_kx_get_ruser(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
@@ -59,7 +54,7 @@ int ksr_kx_get_rhost(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 int ksr_kx_get_furi(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
 	sip_nameaddr_t *na = sip_msg_from(&c->msg->sip);
-	return na ? ret_str(r, na->uri_str) : 0;
+	return na ? ksr_xval_opt_str(r, na->uri_str) : 0;
 }
 
 int ksr_kx_get_fuser(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
@@ -77,7 +72,7 @@ int ksr_kx_get_fhost(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 int ksr_kx_get_turi(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
 	sip_nameaddr_t *na = sip_msg_to(&c->msg->sip);
-	return na ? ret_str(r, na->uri_str) : 0;
+	return na ? ksr_xval_opt_str(r, na->uri_str) : 0;
 }
 
 int ksr_kx_get_tuser(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
@@ -120,14 +115,14 @@ int ksr_kx_get_cturi(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 int ksr_kx_get_ua(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
 	sip_hdr_t *h = c->msg->sip.first[HDR_USER_AGENT];
-	return h ? ret_str(r, h->body) : 0;
+	return h ? ksr_xval_opt_str(r, h->body) : 0;
 }
 
 /* Missing Call-ID: no value (the table says ""). */
 int ksr_kx_get_callid(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
 	sip_hdr_t *h = c->msg->sip.first[HDR_CALLID];
-	return h ? ret_str(r, h->body) : 0;
+	return h ? ksr_xval_opt_str(r, h->body) : 0;
 }
 
 /* Request method, or the CSeq method of a reply. */
@@ -135,9 +130,9 @@ int ksr_kx_get_method(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
 	sip_msg_t *sm = &c->msg->sip;
 	if (sm->type == SIP_REQUEST)
-		return ret_str(r, sm->method);
+		return ksr_xval_opt_str(r, sm->method);
 	sip_cseq_t *cs = sip_msg_cseq(sm);
-	return cs ? ret_str(r, cs->method) : 0;
+	return cs ? ksr_xval_opt_str(r, cs->method) : 0;
 }
 
 /* Username of the credentials, Proxy-Authorization first as in Kamailio; the
@@ -223,7 +218,7 @@ static str_t src_ip(msg_t *m)
 
 int ksr_kx_get_srcip(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
-	return ret_str(r, src_ip(c->msg));
+	return ksr_xval_opt_str(r, src_ip(c->msg));
 }
 
 int ksr_kx_get_srcport(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
@@ -240,7 +235,7 @@ int ksr_kx_get_srcuri(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 		return 0;
 	bool v6 = m->rcv.src.sa.sa_family == AF_INET6;
 	bool udp = m->rcv.proto == SIP_PROTO_UDP || m->rcv.proto == SIP_PROTO_NONE;
-	return ret_str(r, arena_printf(m->arena, "sip:%s%.*s%s:%u%s%s", v6 ? "[" : "", STR_FMT(ip), v6 ? "]" : "",
+	return ksr_xval_opt_str(r, arena_printf(m->arena, "sip:%s%.*s%s:%u%s%s", v6 ? "[" : "", STR_FMT(ip), v6 ? "]" : "",
 				       net_addr_port(&m->rcv.src), udp ? "" : ";transport=",
 				       udp ? "" : sip_proto_name(m->rcv.proto)));
 }
@@ -253,7 +248,7 @@ int ksr_kx_get_srcaddr_sock(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 	if (!ip.s)
 		return 0;
 	bool v6 = m->rcv.src.sa.sa_family == AF_INET6;
-	return ret_str(r, arena_printf(m->arena, "%s:%s%.*s%s:%u", sip_proto_name(m->rcv.proto), v6 ? "[" : "",
+	return ksr_xval_opt_str(r, arena_printf(m->arena, "%s:%s%.*s%s:%u", sip_proto_name(m->rcv.proto), v6 ? "[" : "",
 				       STR_FMT(ip), v6 ? "]" : "", net_addr_port(&m->rcv.src)));
 }
 

@@ -237,23 +237,16 @@ static const pv_spec_t *spec_get(ksr_engine_t *e, str_t name)
 
 /* ---------------------------------------------------------------- getters */
 
-static int ret_str(ksr_xval_t *r, str_t s)
-{
-	if (!s.s)
-		return 0;
-	return ksr_xval_str(r, s);
-}
-
 static int uri_part(ksr_xval_t *r, sip_uri_t *u, int part)
 {
 	if (!u)
 		return 0;
 	switch (part) {
-	case 0: return ret_str(r, u->raw);
-	case 1: return u->user.len ? ret_str(r, u->user) : 0;
-	case 2: return ret_str(r, u->host);
-	case 3: return u->port_str.len ? ret_str(r, u->port_str) : 0;
-	default: return ret_str(r, u->scheme_str);
+	case 0: return ksr_xval_opt_str(r, u->raw);
+	case 1: return u->user.len ? ksr_xval_opt_str(r, u->user) : 0;
+	case 2: return ksr_xval_opt_str(r, u->host);
+	case 3: return u->port_str.len ? ksr_xval_opt_str(r, u->port_str) : 0;
+	default: return ksr_xval_opt_str(r, u->scheme_str);
 	}
 }
 
@@ -262,11 +255,11 @@ static int nameaddr_part(ksr_xval_t *r, sip_nameaddr_t *na, int part)
 	if (!na)
 		return 0;
 	switch (part) {
-	case 0: return ret_str(r, na->uri_str);
-	case 1: return na->uri.user.len ? ret_str(r, na->uri.user) : 0;
-	case 2: return ret_str(r, na->uri.host);
-	case 3: return na->display.len ? ret_str(r, na->display) : 0;
-	default: return na->tag.len ? ret_str(r, na->tag) : 0;
+	case 0: return ksr_xval_opt_str(r, na->uri_str);
+	case 1: return na->uri.user.len ? ksr_xval_opt_str(r, na->uri.user) : 0;
+	case 2: return ksr_xval_opt_str(r, na->uri.host);
+	case 3: return na->display.len ? ksr_xval_opt_str(r, na->display) : 0;
+	default: return na->tag.len ? ksr_xval_opt_str(r, na->tag) : 0;
 	}
 }
 
@@ -282,7 +275,7 @@ static int src_uri(msg_t *m, ksr_xval_t *r, bool sock_form)
 			    : arena_printf(m->arena, v6 ? "sip:[%s]:%u%s%s" : "sip:%s:%u%s%s", ip,
 					   net_addr_port(&m->rcv.src), udp ? "" : ";transport=",
 					   udp ? "" : sip_proto_name(m->rcv.proto));
-	return ret_str(r, s);
+	return ksr_xval_opt_str(r, s);
 }
 
 /* $Ru: the receiving socket as a URI; like $su, the transport only when not UDP. */
@@ -295,13 +288,13 @@ static int rcv_uri(msg_t *m, ksr_xval_t *r)
 	bool udp = l->proto == SIP_PROTO_UDP;
 	str_t s = arena_printf(m->arena, v6 ? "sip:[%s]:%u%s%s" : "sip:%s:%u%s%s", l->ip, net_addr_port(&l->addr),
 			       udp ? "" : ";transport=", udp ? "" : sip_proto_name(l->proto));
-	return ret_str(r, s);
+	return ksr_xval_opt_str(r, s);
 }
 
 static int get_hdr(msg_t *m, const pv_spec_t *s, ksr_xval_t *r)
 {
 	sip_hdr_t *h = sip_msg_hdr_find_idx(&m->sip, s->arg, s->has_idx ? s->idx : 0);
-	return h ? ret_str(r, h->body) : 0;
+	return h ? ksr_xval_opt_str(r, h->body) : 0;
 }
 
 static int get_du_part(msg_t *m, ksr_xval_t *r, pv_type_t t)
@@ -310,11 +303,11 @@ static int get_du_part(msg_t *m, ksr_xval_t *r, pv_type_t t)
 	if (!m->du.len || sip_uri_parse(m->arena, m->du, &u, NULL) != SIP_OK)
 		return 0;
 	if (t == PV_DD)
-		return ret_str(r, u.host);
+		return ksr_xval_opt_str(r, u.host);
 	if (t == PV_DP)
 		return ksr_xval_int(r, sip_uri_port(&u));
 	sip_proto_t p = sip_uri_proto(&u);
-	return ret_str(r, str_cstr(sip_proto_name(p == SIP_PROTO_NONE ? SIP_PROTO_UDP : p)));
+	return ksr_xval_opt_str(r, str_cstr(sip_proto_name(p == SIP_PROTO_NONE ? SIP_PROTO_UDP : p)));
 }
 
 static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t *r)
@@ -322,7 +315,7 @@ static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t 
 	sip_msg_t *sm = &m->sip;
 	bool req = sm->type == SIP_REQUEST;
 	switch (s->type) {
-	case PV_RU: return req ? ret_str(r, m->ruri) : 0;
+	case PV_RU: return req ? ksr_xval_opt_str(r, m->ruri) : 0;
 	case PV_RUSER: return req ? uri_part(r, msg_ruri(m), 1) : 0;
 	case PV_RD: return req ? uri_part(r, msg_ruri(m), 2) : 0;
 	case PV_RP: {
@@ -331,14 +324,14 @@ static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t 
 		if (!u)
 			return 0;
 		if (u->port_str.len)
-			return ret_str(r, u->port_str);
-		return ret_str(r, u->scheme == URI_SIPS || sip_uri_proto(u) == SIP_PROTO_TLS ? STR_LIT("5061")
+			return ksr_xval_opt_str(r, u->port_str);
+		return ksr_xval_opt_str(r, u->scheme == URI_SIPS || sip_uri_proto(u) == SIP_PROTO_TLS ? STR_LIT("5061")
 											    : STR_LIT("5060"));
 	}
 	case PV_RZ: return req ? uri_part(r, msg_ruri(m), 4) : 0;
-	case PV_OU: return req ? ret_str(r, sm->ruri_str) : 0;
+	case PV_OU: return req ? ksr_xval_opt_str(r, sm->ruri_str) : 0;
 	case PV_OUSER: return req ? uri_part(r, sip_msg_ruri(sm), 1) : 0;
-	case PV_DU: return m->du.len ? ret_str(r, m->du) : 0;
+	case PV_DU: return m->du.len ? ksr_xval_opt_str(r, m->du) : 0;
 	case PV_DD: case PV_DP: case PV_DPROTO: return get_du_part(m, r, s->type);
 	case PV_FU: return nameaddr_part(r, sip_msg_from(sm), 0);
 	case PV_FUSER: return nameaddr_part(r, sip_msg_from(sm), 1);
@@ -350,60 +343,60 @@ static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t 
 	case PV_TD: return nameaddr_part(r, sip_msg_to(sm), 2);
 	case PV_TN: return nameaddr_part(r, sip_msg_to(sm), 3);
 	case PV_TT: return nameaddr_part(r, sip_msg_to(sm), 4);
-	case PV_CI: return ret_str(r, sip_msg_callid(sm));
+	case PV_CI: return ksr_xval_opt_str(r, sip_msg_callid(sm));
 	case PV_CS: {
 		sip_cseq_t *cs = sip_msg_cseq(sm);
 		return cs ? ksr_xval_int(r, cs->seq) : 0;
 	}
-	case PV_CSB: return sm->first[HDR_CSEQ] ? ret_str(r, sm->first[HDR_CSEQ]->body) : 0;
+	case PV_CSB: return sm->first[HDR_CSEQ] ? ksr_xval_opt_str(r, sm->first[HDR_CSEQ]->body) : 0;
 	case PV_RM: {
 		if (req)
-			return ret_str(r, sm->method);
+			return ksr_xval_opt_str(r, sm->method);
 		sip_cseq_t *cs = sip_msg_cseq(sm);
-		return cs ? ret_str(r, cs->method) : 0;
+		return cs ? ksr_xval_opt_str(r, cs->method) : 0;
 	}
 	case PV_RMID: return ksr_xval_int(r, req ? sm->method_id : 0);
 	case PV_RS: return req ? 0 : ksr_xval_int(r, sm->status);
-	case PV_RR: return req ? 0 : ret_str(r, sm->reason);
-	case PV_UA: return sm->first[HDR_USER_AGENT] ? ret_str(r, sm->first[HDR_USER_AGENT]->body) : 0;
-	case PV_CT: return sm->first[HDR_CONTACT] ? ret_str(r, sm->first[HDR_CONTACT]->body) : 0;
+	case PV_RR: return req ? 0 : ksr_xval_opt_str(r, sm->reason);
+	case PV_UA: return sm->first[HDR_USER_AGENT] ? ksr_xval_opt_str(r, sm->first[HDR_USER_AGENT]->body) : 0;
+	case PV_CT: return sm->first[HDR_CONTACT] ? ksr_xval_opt_str(r, sm->first[HDR_CONTACT]->body) : 0;
 	case PV_CTU: {
 		sip_contacts_t *c = sip_msg_contacts(sm);
-		return c && c->first ? ret_str(r, c->first->uri_str) : 0;
+		return c && c->first ? ksr_xval_opt_str(r, c->first->uri_str) : 0;
 	}
 	case PV_SI: {
 		char ip[64];
 		size_t n = net_addr_ip_str(&m->rcv.src, ip, sizeof(ip));
-		return ret_str(r, arena_strdup(m->arena, str_from(ip, n)));
+		return ksr_xval_opt_str(r, arena_strdup(m->arena, str_from(ip, n)));
 	}
 	case PV_SP: return ksr_xval_int(r, net_addr_port(&m->rcv.src));
 	case PV_SU: return src_uri(m, r, false);
 	case PV_SAS: return src_uri(m, r, true);
-	case PV_RI: return m->rcv.local ? ret_str(r, str_cstr(m->rcv.local->ip)) : 0;
+	case PV_RI: return m->rcv.local ? ksr_xval_opt_str(r, str_cstr(m->rcv.local->ip)) : 0;
 	case PV_RPORT: return m->rcv.local ? ksr_xval_int(r, net_addr_port(&m->rcv.local->addr)) : 0;
 	case PV_RU_SOCK: return rcv_uri(m, r);
-	case PV_PROTO: return ret_str(r, str_cstr(sip_proto_name(m->rcv.proto)));
+	case PV_PROTO: return ksr_xval_opt_str(r, str_cstr(sip_proto_name(m->rcv.proto)));
 	case PV_PRID: return ksr_xval_int(r, m->rcv.proto);
 	case PV_ML: return ksr_xval_int(r, (long long)sm->len);
 	case PV_MT: return ksr_xval_int(r, req ? 1 : 2);
-	case PV_MB: return ret_str(r, str_from(sm->buf, sm->len));
-	case PV_RB: return sm->body.len ? ret_str(r, sm->body) : 0;
+	case PV_MB: return ksr_xval_opt_str(r, str_from(sm->buf, sm->len));
+	case PV_RB: return sm->body.len ? ksr_xval_opt_str(r, sm->body) : 0;
 	case PV_BS: return ksr_xval_int(r, (long long)sm->body.len);
 	case PV_CL: return sm->content_length >= 0 ? ksr_xval_int(r, sm->content_length) : 0;
-	case PV_CTYPE: return sm->first[HDR_CONTENT_TYPE] ? ret_str(r, sm->first[HDR_CONTENT_TYPE]->body) : 0;
+	case PV_CTYPE: return sm->first[HDR_CONTENT_TYPE] ? ksr_xval_opt_str(r, sm->first[HDR_CONTENT_TYPE]->body) : 0;
 	case PV_TS_MSG: return ksr_xval_int(r, (long long)m->received_at);
 	case PV_MI: return ksr_xval_int(r, (long long)m->id);
 	case PV_CONID: return m->rcv.conn_id ? ksr_xval_int(r, (long long)m->rcv.conn_id) : 0;
 	case PV_MF: return ksr_xval_int(r, m->flags);
 	case PV_BF: return ksr_xval_int(r, m->bflags);
-	case PV_FS: return m->send_sock ? ret_str(r, str_cstr(m->send_sock->sock_str)) : 0;
+	case PV_FS: return m->send_sock ? ksr_xval_opt_str(r, str_cstr(m->send_sock->sock_str)) : 0;
 	case PV_AU: case PV_AR: {
 		sip_auth_t *a = sip_msg_auth(sm, HDR_AUTHORIZATION);
 		if (!a)
 			a = sip_msg_auth(sm, HDR_PROXY_AUTHORIZATION);
 		if (!a)
 			return 0;
-		return ret_str(r, s->type == PV_AU ? a->username : a->realm);
+		return ksr_xval_opt_str(r, s->type == PV_AU ? a->username : a->realm);
 	}
 	case PV_HDR: return get_hdr(m, s, r);
 	case PV_T_RPL: {
@@ -412,8 +405,8 @@ static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t 
 		msg_t *rpl = inner ? tm_route_reply(m) : NULL;
 		return rpl && inner->type != PV_T_RPL ? pv_get_msg(e, rpl, inner, r) : 0;
 	}
-	case PV_RUID: return ret_str(r, reg_ruid(m));
-	case PV_LOCATION_UA: return ret_str(r, reg_location_ua(m));
+	case PV_RUID: return ksr_xval_opt_str(r, reg_ruid(m));
+	case PV_LOCATION_UA: return ksr_xval_opt_str(r, reg_location_ua(m));
 	case PV_T: {
 		/* $T(id_index), $T(id_label), $T(reply_code), $T(branch_index) */
 		unsigned idx, label;
@@ -438,7 +431,7 @@ static int pv_get_msg(ksr_engine_t *e, msg_t *m, const pv_spec_t *s, ksr_xval_t 
 	}
 	case PV_T_REPLY_REASON: {
 		msg_t *rpl = tm_route_reply(m);
-		return rpl ? ret_str(r, rpl->sip.reason) : 0;
+		return rpl ? ksr_xval_opt_str(r, rpl->sip.reason) : 0;
 	}
 	case PV_T_BRANCH_IDX: {
 		int idx = tm_get_branch_index(m);
@@ -544,7 +537,7 @@ static int pv_get(ksr_engine_t *e, const pv_spec_t *s, ksr_xval_t *r)
 		if (reg_ulc_get(prof, attr, idx, &sv, &iv, &is_int) < 0)
 			return 0;
 		/* borrowed from the profile when there is no message (event routes) */
-		return is_int ? ksr_xval_int(r, iv) : ret_str(r, m ? arena_strdup(m->arena, sv) : sv);
+		return is_int ? ksr_xval_int(r, iv) : ksr_xval_opt_str(r, m ? arena_strdup(m->arena, sv) : sv);
 	}
 	default: break;
 	}

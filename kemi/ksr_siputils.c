@@ -278,21 +278,6 @@ int ksr_siputils_add_uri_param(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 
 /* ---------------------------------------------------------------- comparisons */
 
-/* Kamailio's cmp_str / cmpi_str: the sign of a lexicographic comparison. */
-static int cmp_bytes(str_t x, str_t y, bool nocase)
-{
-	size_t n = x.len < y.len ? x.len : y.len;
-	int d = n ? (nocase ? strncasecmp(x.s, y.s, n) : memcmp(x.s, y.s, n)) : 0;
-	if (d)
-		return d;
-	return x.len == y.len ? 0 : x.len < y.len ? -1 : 1;
-}
-
-/* KEMI's mapping of a comparison: 1 equal, -1 different, -2 error. */
-static int cmp_result(int d)
-{
-	return d == 0 ? 1 : d > 0 ? -1 : -2;
-}
 
 static bool has_param(const sip_uri_t *u, const char *name)
 {
@@ -349,7 +334,7 @@ int ksr_siputils_cmp_aor(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 /* Header names ignoring case; the sign convention makes "a" < "b" an error (-2), as in Kamailio. */
 int ksr_siputils_cmp_hdr_name(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
-	return cmp_result(cmp_bytes(a[0].s, a[1].s, true));
+	return ksr_cmp_result(str_casecmp(a[0].s, a[1].s));
 }
 
 /* ---------------------------------------------------------------- Date */

@@ -1313,34 +1313,19 @@ int ksr_textops_in_list(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 	return -1;
 }
 
-/* Kamailio's cmp_str(): 0 equal, else the order of the first difference (shorter first). */
-static int str_order(str_t a, str_t b, bool icase)
-{
-	size_t n = a.len < b.len ? a.len : b.len;
-	int rc = n ? (icase ? strncasecmp(a.s, b.s, n) : strncmp(a.s, b.s, n)) : 0;
-	if (rc)
-		return rc;
-	return a.len == b.len ? 0 : a.len < b.len ? -1 : 1;
-}
-
-/* KEMI comparison result: 1 equal, -1 greater, -2 less. */
-static int cmp_result(int order)
-{
-	return order == 0 ? 1 : order > 0 ? -1 : -2;
-}
 
 int ksr_textops_cmp_str(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
 	(void)c;
 	(void)r;
-	return cmp_result(str_order(a[0].s, a[1].s, false));
+	return ksr_cmp_result(str_cmp(a[0].s, a[1].s));
 }
 
 int ksr_textops_cmp_istr(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 {
 	(void)c;
 	(void)r;
-	return cmp_result(str_order(a[0].s, a[1].s, true));
+	return ksr_cmp_result(str_casecmp(a[0].s, a[1].s));
 }
 
 int ksr_textops_starts_with(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
@@ -1349,7 +1334,7 @@ int ksr_textops_starts_with(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 	(void)r;
 	if (a[0].s.len < a[1].s.len)
 		return -1;
-	return cmp_result(a[1].s.len ? strncmp(a[0].s.s, a[1].s.s, a[1].s.len) : 0);
+	return ksr_cmp_result(a[1].s.len ? strncmp(a[0].s.s, a[1].s.s, a[1].s.len) : 0);
 }
 
 int ksr_textops_ends_with(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
@@ -1358,7 +1343,7 @@ int ksr_textops_ends_with(ksr_ctx_t *c, const ksr_arg_t *a, ksr_xval_t *r)
 	(void)r;
 	if (a[0].s.len < a[1].s.len)
 		return -1;
-	return cmp_result(a[1].s.len ? strncmp(a[0].s.s + a[0].s.len - a[1].s.len, a[1].s.s, a[1].s.len) : 0);
+	return ksr_cmp_result(a[1].s.len ? strncmp(a[0].s.s + a[0].s.len - a[1].s.len, a[1].s.s, a[1].s.len) : 0);
 }
 
 /* 1-based position of needle in text (0 would mean "stop" to a KEMI caller), -1 if absent. */

@@ -40,6 +40,22 @@ static inline bool str_caseeq(str_t a, str_t b)
 	return a.len == b.len && (a.len == 0 || strncasecmp(a.s, b.s, a.len) == 0);
 }
 
+/* Byte order of a and b, a prefix first (Kamailio's cmp_str): <0, 0 or >0. */
+static inline int str_cmp(str_t a, str_t b)
+{
+	size_t n = a.len < b.len ? a.len : b.len;
+	int d = n ? memcmp(a.s, b.s, n) : 0;
+	return d ? d : a.len == b.len ? 0 : a.len < b.len ? -1 : 1;
+}
+
+/* str_cmp ignoring ASCII case (Kamailio's cmpi_str). */
+static inline int str_casecmp(str_t a, str_t b)
+{
+	size_t n = a.len < b.len ? a.len : b.len;
+	int d = n ? strncasecmp(a.s, b.s, n) : 0;
+	return d ? d : a.len == b.len ? 0 : a.len < b.len ? -1 : 1;
+}
+
 static inline bool str_caseeq_lit(str_t a, const char *lit)
 {
 	return str_caseeq(a, str_cstr(lit));
